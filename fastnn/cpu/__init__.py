@@ -1,0 +1,1 @@
+"""CPU backend: Numba kernels over C-contiguous arrays of one dtype."""

@@ -1,0 +1,129 @@
+"""The compiled epoch loop: many epochs per call, stopping rules included.
+
+Python calls :func:`train_epochs` once per chunk of epochs and only does
+bookkeeping between chunks; everything that MLPClassifier does per batch or per
+epoch (shuffled batches, backprop, optimizer step, loss curve, ``tol`` /
+``n_iter_no_change`` counting, learning-rate schedules) happens here.
+"""
+
+import math
+
+import numpy as np
+
+from .._config import inline, jit
+from ..ops import optimizers as opt_ops
+from .network import loss_grad
+
+_sgd_step = inline(opt_ops.sgd_step)
+_adam_step = inline(opt_ops.adam_step)
+_adam_learning_rate = inline(opt_ops.adam_learning_rate)
+
+# Slots of the float64 ``state`` vector shared with Python between chunks.
+LR = 0  # current learning rate (sgd/gd schedules)
+BEST_LOSS = 1
+NO_IMPROVEMENT = 2
+T = 3  # samples seen, MLPClassifier's ``t_``
+STEP = 4  # optimizer steps taken (Adam's bias-correction counter)
+N_STATE = 5
+
+# Status codes returned by train_epochs.
+RUNNING = 0  # the chunk ran out of epochs
+CONVERGED = 1  # tol / n_iter_no_change stopping rule fired
+DIVERGED = 2  # non-finite loss or weights: the last finite weights are restored
+
+
+@jit
+def optimizer_step(theta, grad, slot1, slot2, state, solver, lr_init, momentum,
+                   nesterov, beta_1, beta_2, epsilon):
+    """Apply one gd / sgd / adam update to ``theta`` in place."""
+    state[STEP] += 1.0
+    if solver == opt_ops.ADAM:
+        lr_t = _adam_learning_rate(lr_init, beta_1, beta_2, state[STEP])
+        for p in range(theta.shape[0]):
+            theta[p], slot1[p], slot2[p] = _adam_step(
+                theta[p], grad[p], slot1[p], slot2[p], lr_t, beta_1, beta_2, epsilon
+            )
+    elif solver == opt_ops.SGD:
+        lr = state[LR]
+        for p in range(theta.shape[0]):
+            theta[p], slot1[p] = _sgd_step(
+                theta[p], grad[p], slot1[p], lr, momentum, nesterov
+            )
+    else:
+        # gd is MLP's sgd with momentum 0: ``theta + (0 * v - lr * g)``.
+        lr = state[LR]
+        for p in range(theta.shape[0]):
+            theta[p] += -(lr * grad[p])
+
+
+@jit
+def end_of_epoch(loss, state, solver, schedule, lr_init, power_t, tol,
+                 n_iter_no_change):
+    """MLPClassifier's per-epoch bookkeeping; returns True when training stops."""
+    if loss > state[BEST_LOSS] - tol:
+        state[NO_IMPROVEMENT] += 1.0
+    else:
+        state[NO_IMPROVEMENT] = 0.0
+    if loss < state[BEST_LOSS]:
+        state[BEST_LOSS] = loss
+    if solver != opt_ops.ADAM and schedule == opt_ops.INVSCALING:
+        state[LR] = lr_init / (state[T] + 1.0) ** power_t
+    if state[NO_IMPROVEMENT] > n_iter_no_change:
+        if solver == opt_ops.ADAM or schedule != opt_ops.ADAPTIVE:
+            return True
+        if state[LR] <= 1e-6:
+            return True
+        state[LR] /= 5.0
+        state[NO_IMPROVEMENT] = 0.0
+    return False
+
+
+@jit
+def _all_finite(a):
+    for p in range(a.shape[0]):
+        if not math.isfinite(a[p]):
+            return False
+    return True
+
+
+@jit
+def train_epochs(X, Y, sample_weight, orders, theta, slot1, slot2, state,
+                 loss_curve, n_hidden, activation, slope, softmax, alpha, eps,
+                 solver, batch_size, schedule, lr_init, power_t, momentum,
+                 nesterov, beta_1, beta_2, epsilon, tol, n_iter_no_change):
+    """Run up to ``loss_curve.shape[0]`` epochs; return ``(n_epochs_run, status)``.
+
+    ``orders[e % len(orders)]`` is the order in which epoch ``e`` visits the
+    samples (one row per epoch when shuffling, a single ``arange`` otherwise);
+    batches are consecutive slices of it, as ``sklearn.utils.gen_batches`` cuts
+    them. ``loss_curve[e]`` receives the epoch's mean batch loss, weighted by
+    batch size as MLPClassifier weights it.
+    """
+    n = X.shape[0]
+    o = Y.shape[1]
+    grad = np.empty_like(theta)
+    backup = np.empty_like(theta)
+    A1 = np.empty((min(batch_size, 128), n_hidden), dtype=X.dtype)
+    D1 = np.empty_like(A1)
+    A2 = np.empty((A1.shape[0], o), dtype=X.dtype)
+    for epoch in range(loss_curve.shape[0]):
+        backup[:] = theta
+        order = orders[epoch % orders.shape[0]]
+        total = 0.0
+        for start in range(0, n, batch_size):
+            rows = order[start : min(start + batch_size, n)]
+            loss = loss_grad(X, Y, sample_weight, rows, theta, grad, n_hidden,
+                             activation, slope, softmax, alpha, eps, A1, A2, D1)
+            total += loss * rows.shape[0]
+            optimizer_step(theta, grad, slot1, slot2, state, solver, lr_init,
+                           momentum, nesterov, beta_1, beta_2, epsilon)
+        loss = total / n
+        if not (math.isfinite(loss) and _all_finite(theta)):
+            theta[:] = backup
+            return epoch, DIVERGED
+        loss_curve[epoch] = loss
+        state[T] += n
+        if end_of_epoch(loss, state, solver, schedule, lr_init, power_t, tol,
+                        n_iter_no_change):
+            return epoch + 1, CONVERGED
+    return loss_curve.shape[0], RUNNING

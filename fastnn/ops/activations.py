@@ -1,0 +1,70 @@
+"""Hidden-layer activations and their derivatives, as scalar functions.
+
+Derivatives take the activation's *output* ``a`` (not its input), as
+scikit-learn's ``DERIVATIVES`` table does: the forward pass overwrites ``Z1`` with
+``A1`` and backprop never needs ``Z1`` again. This works because every activation
+here is monotone with ``sign(g(z)) == sign(z)`` (for ``leaky_relu`` the slope is
+non-negative).
+"""
+
+import math
+
+IDENTITY = 0
+LOGISTIC = 1
+TANH = 2
+RELU = 3
+LEAKY_RELU = 4
+
+#: Public activation names (and the ``sigmoid`` alias) to kernel codes.
+CODES = {
+    "identity": IDENTITY,
+    "logistic": LOGISTIC,
+    "sigmoid": LOGISTIC,
+    "tanh": TANH,
+    "relu": RELU,
+    "leaky_relu": LEAKY_RELU,
+}
+
+
+def identity(z, slope):
+    return z
+
+
+def identity_grad(a, slope):
+    return 1.0
+
+
+def logistic(z, slope):
+    # Two branches so that exp never overflows: |z| up to 1e30 stays exact.
+    if z >= 0:
+        return 1.0 / (1.0 + math.exp(-z))
+    e = math.exp(z)
+    return e / (1.0 + e)
+
+
+def logistic_grad(a, slope):
+    return a * (1.0 - a)
+
+
+def tanh(z, slope):
+    return math.tanh(z)
+
+
+def tanh_grad(a, slope):
+    return 1.0 - a * a
+
+
+def relu(z, slope):
+    return z if z > 0 else 0.0
+
+
+def relu_grad(a, slope):
+    return 1.0 if a > 0 else 0.0
+
+
+def leaky_relu(z, slope):
+    return z if z > 0 else slope * z
+
+
+def leaky_relu_grad(a, slope):
+    return 1.0 if a > 0 else slope

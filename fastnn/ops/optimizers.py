@@ -1,0 +1,40 @@
+"""Parameter update rules of the solvers, one scalar parameter at a time.
+
+They follow ``sklearn.neural_network._stochastic_optimizers`` operation for
+operation, so that float64 fits reproduce MLPClassifier's weights.
+"""
+
+import math
+
+GD = 0
+SGD = 1
+ADAM = 2
+
+#: Public solver names to kernel codes.
+CODES = {"gd": GD, "sgd": SGD, "adam": ADAM}
+
+CONSTANT = 0
+INVSCALING = 1
+ADAPTIVE = 2
+
+#: Learning-rate schedules to kernel codes.
+SCHEDULES = {"constant": CONSTANT, "invscaling": INVSCALING, "adaptive": ADAPTIVE}
+
+
+def sgd_step(param, grad, velocity, lr, momentum, nesterov):
+    """Return ``(param, velocity)`` after one (Nesterov) momentum step."""
+    velocity = momentum * velocity - lr * grad
+    update = momentum * velocity - lr * grad if nesterov else velocity
+    return param + update, velocity
+
+
+def adam_step(param, grad, m, v, lr_t, beta_1, beta_2, epsilon):
+    """Return ``(param, m, v)`` after one Adam step with bias-corrected ``lr_t``."""
+    m = beta_1 * m + (1.0 - beta_1) * grad
+    v = beta_2 * v + (1.0 - beta_2) * (grad * grad)
+    return param + -lr_t * m / (math.sqrt(v) + epsilon), m, v
+
+
+def adam_learning_rate(lr_init, beta_1, beta_2, t):
+    """Bias-corrected Adam step size at step ``t`` (1-based)."""
+    return lr_init * math.sqrt(1.0 - beta_2**t) / (1.0 - beta_1**t)
