@@ -20,6 +20,7 @@ from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import (
     _check_sample_weight,
     check_is_fitted,
+    column_or_1d,
     validate_data,
 )
 
@@ -295,7 +296,7 @@ class ShallowNNClassifier(ClassifierMixin, BaseEstimator):
             reset=True,
         )
         if y.ndim == 2 and y.shape[1] == 1:
-            y = y.ravel()
+            y = column_or_1d(y, warn=True)
         target_type = type_of_target(y, input_name="y")
         self._label_binarizer = LabelBinarizer()
         self._label_binarizer.fit(y)
@@ -341,7 +342,7 @@ class ShallowNNClassifier(ClassifierMixin, BaseEstimator):
         self.coefs_ = [W1.copy(), W2.copy()]
         self.intercepts_ = [b1.copy(), b2.copy()]
 
-    def _kernel_args(self, dtype):
+    def _kernel_args(self):
         """Network scalars every kernel takes, resolved from the parameters."""
         return (
             self.n_hidden,
@@ -373,7 +374,7 @@ class ShallowNNClassifier(ClassifierMixin, BaseEstimator):
         state[training.LR] = self.learning_rate_init
         state[training.BEST_LOSS] = self.best_loss_
         sample_idx = np.arange(n_samples)
-        kernel_args = self._kernel_args(X.dtype)
+        kernel_args = self._kernel_args()
         eps = float(np.finfo(X.dtype).eps)
         solver_args = (
             float(self.alpha),
@@ -457,7 +458,7 @@ class ShallowNNClassifier(ClassifierMixin, BaseEstimator):
         theta = self._pack()
         out = np.empty((X.shape[0], self.n_outputs_), dtype=theta.dtype)
         X = np.ascontiguousarray(X, dtype=theta.dtype)
-        network.predict_proba(X, theta, *self._kernel_args(X.dtype), out)
+        network.predict_proba(X, theta, *self._kernel_args(), out)
         return out
 
     def predict(self, X):
