@@ -392,6 +392,10 @@ class ShallowNNClassifier(ClassifierMixin, BaseEstimator):
             float(self.tol),
             float(self.n_iter_no_change),
         )
+        blas = network.use_blas(X.shape[1], self.n_hidden)
+        work = network.workspace(
+            X.shape[1], self.n_hidden, Y.shape[1], batch_size, X.dtype
+        )
         chunk = 1
         status = training.RUNNING
         try:
@@ -411,7 +415,7 @@ class ShallowNNClassifier(ClassifierMixin, BaseEstimator):
                 tic = time.perf_counter()
                 done, status = training.train_epochs(
                     X, Y, sw, orders, theta, slot1, slot2, state, losses,
-                    *kernel_args, *solver_args,
+                    *kernel_args, *solver_args, blas, work,
                 )
                 elapsed = time.perf_counter() - tic
                 self._record_epochs(losses[:done], state)
@@ -458,7 +462,8 @@ class ShallowNNClassifier(ClassifierMixin, BaseEstimator):
         theta = self._pack()
         out = np.empty((X.shape[0], self.n_outputs_), dtype=theta.dtype)
         X = np.ascontiguousarray(X, dtype=theta.dtype)
-        network.predict_proba(X, theta, *self._kernel_args(), out)
+        blas = network.use_blas(X.shape[1], self.n_hidden)
+        network.predict_proba(X, theta, *self._kernel_args(), blas, out)
         return out
 
     def predict(self, X):

@@ -90,7 +90,8 @@ def _all_finite(a):
 def train_epochs(X, Y, sample_weight, orders, theta, slot1, slot2, state,
                  loss_curve, n_hidden, activation, slope, softmax, alpha, eps,
                  solver, batch_size, schedule, lr_init, power_t, momentum,
-                 nesterov, beta_1, beta_2, epsilon, tol, n_iter_no_change):
+                 nesterov, beta_1, beta_2, epsilon, tol, n_iter_no_change, blas,
+                 work):
     """Run up to ``loss_curve.shape[0]`` epochs; return ``(n_epochs_run, status)``.
 
     ``orders[e % len(orders)]`` is the order in which epoch ``e`` visits the
@@ -100,12 +101,8 @@ def train_epochs(X, Y, sample_weight, orders, theta, slot1, slot2, state,
     batch size as MLPClassifier weights it.
     """
     n = X.shape[0]
-    o = Y.shape[1]
     grad = np.empty_like(theta)
     backup = np.empty_like(theta)
-    A1 = np.empty((min(batch_size, 128), n_hidden), dtype=X.dtype)
-    D1 = np.empty_like(A1)
-    A2 = np.empty((A1.shape[0], o), dtype=X.dtype)
     for epoch in range(loss_curve.shape[0]):
         backup[:] = theta
         order = orders[epoch % orders.shape[0]]
@@ -113,7 +110,7 @@ def train_epochs(X, Y, sample_weight, orders, theta, slot1, slot2, state,
         for start in range(0, n, batch_size):
             rows = order[start : min(start + batch_size, n)]
             loss = loss_grad(X, Y, sample_weight, rows, theta, grad, n_hidden,
-                             activation, slope, softmax, alpha, eps, A1, A2, D1)
+                             activation, slope, softmax, alpha, eps, blas, work)
             total += loss * rows.shape[0]
             optimizer_step(theta, grad, slot1, slot2, state, solver, lr_init,
                            momentum, nesterov, beta_1, beta_2, epsilon)

@@ -1,6 +1,6 @@
 """Per-sample log-loss terms, clipped exactly as scikit-learn's MLP clips them."""
 
-import math
+from math import log
 
 
 def logistic_loss(p, y, eps):
@@ -12,9 +12,9 @@ def logistic_loss(p, y, eps):
     p = min(max(p, eps), 1.0 - eps)
     loss = 0.0
     if y != 0:
-        loss -= y * math.log(p)
+        loss -= y * log(p)
     if y != 1:
-        loss -= (1.0 - y) * math.log(1.0 - p)
+        loss -= (1.0 - y) * log(1.0 - p)
     return loss
 
 
@@ -23,4 +23,4 @@ def softmax_loss_term(p, y, eps):
     if y == 0:
         return 0.0
     # ``y`` may be an unsigned integer: negate the logarithm, never ``y``.
-    return y * -math.log(min(max(p, eps), 1.0 - eps))
+    return y * -log(min(max(p, eps), 1.0 - eps))
