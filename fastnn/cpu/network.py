@@ -143,7 +143,9 @@ def output_activate(ZT, softmax):
                 zmax = max(zmax, ZT[c, r])
             total = 0.0
             for c in range(o):
-                e = _exp(ZT[c, r] - zmax)
+                # The select keeps infinite logits finite: inf - inf would be nan.
+                z = ZT[c, r]
+                e = 1.0 if z == zmax else _exp(z - zmax)
                 ZT[c, r] = e
                 total += e
             for c in range(o):

@@ -29,7 +29,7 @@ N_STATE = 5
 # Status codes returned by train_epochs.
 RUNNING = 0  # the chunk ran out of epochs
 CONVERGED = 1  # tol / n_iter_no_change stopping rule fired
-DIVERGED = 2  # non-finite loss or weights: the last finite weights are restored
+DIVERGED = 2  # non-finite loss or weights: the last good weights are restored
 
 
 @jit
@@ -87,7 +87,7 @@ def _all_finite(a):
 
 
 @jit
-def train_epochs(X, Y, sample_weight, orders, theta, slot1, slot2, state,
+def train_epochs(X, Y, sample_weight, orders, theta, backups, slot1, slot2, state,
                  loss_curve, n_hidden, activation, slope, softmax, alpha, eps,
                  solver, batch_size, schedule, lr_init, power_t, momentum,
                  nesterov, beta_1, beta_2, epsilon, tol, n_iter_no_change, blas,
@@ -99,12 +99,18 @@ def train_epochs(X, Y, sample_weight, orders, theta, slot1, slot2, state,
     batches are consecutive slices of it, as ``sklearn.utils.gen_batches`` cuts
     them. ``loss_curve[e]`` receives the epoch's mean batch loss, weighted by
     batch size as MLPClassifier weights it.
+
+    ``backups`` (2, n_params) holds the weights at the start of the previous and
+    of the current epoch. An epoch's loss is measured at the weights it starts
+    from, so when epoch ``e`` diverges the last weights known to give a finite
+    loss are those that started epoch ``e - 1``: they are restored. (Diverging in
+    the fit's first epoch restores the initial weights; the caller raises.)
     """
     n = X.shape[0]
     grad = np.empty_like(theta)
-    backup = np.empty_like(theta)
     for epoch in range(loss_curve.shape[0]):
-        backup[:] = theta
+        backups[0] = backups[1]
+        backups[1] = theta
         order = orders[epoch % orders.shape[0]]
         total = 0.0
         for start in range(0, n, batch_size):
@@ -116,7 +122,7 @@ def train_epochs(X, Y, sample_weight, orders, theta, slot1, slot2, state,
                            momentum, nesterov, beta_1, beta_2, epsilon)
         loss = total / n
         if not (math.isfinite(loss) and _all_finite(theta)):
-            theta[:] = backup
+            theta[:] = backups[0]
             return epoch, DIVERGED
         loss_curve[epoch] = loss
         state[T] += n
