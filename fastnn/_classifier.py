@@ -9,6 +9,7 @@ parameters and ``random_state`` give the same model.
 import time
 import warnings
 from numbers import Integral, Real
+from typing import ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
@@ -24,7 +25,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from .cpu import network, training
+from .cpu import network, threads, training
 from .ops import activations as act_ops
 from .ops import optimizers as opt_ops
 
@@ -181,7 +182,7 @@ class ShallowNNClassifier(ClassifierMixin, BaseEstimator):
     True
     """
 
-    _parameter_constraints: dict = {
+    _parameter_constraints: ClassVar[dict] = {
         "n_hidden": [Interval(Integral, 1, None, closed="left")],
         "activation": [StrOptions(set(act_ops.CODES))],
         "solver": [StrOptions(set(opt_ops.CODES))],
@@ -359,7 +360,8 @@ class ShallowNNClassifier(ClassifierMixin, BaseEstimator):
         if self.batch_size > n_samples:
             warnings.warn(
                 "Got `batch_size` less than 1 or larger than sample size. It is "
-                "going to be clipped"
+                "going to be clipped",
+                stacklevel=3,
             )
         return int(np.clip(self.batch_size, 1, n_samples))
 
@@ -368,6 +370,7 @@ class ShallowNNClassifier(ClassifierMixin, BaseEstimator):
         n_samples = X.shape[0]
         batch_size = self._batch_size(n_samples)
         shuffle = self.shuffle and self.solver != "gd"
+        backups = np.stack([theta, theta])
         slot1 = np.zeros_like(theta)
         slot2 = np.zeros_like(theta)
         state = np.zeros(training.N_STATE)
@@ -392,6 +395,10 @@ class ShallowNNClassifier(ClassifierMixin, BaseEstimator):
             float(self.tol),
             float(self.n_iter_no_change),
         )
+        blas = network.use_blas(X.shape[1], self.n_hidden)
+        work = network.workspace(
+            X.shape[1], self.n_hidden, Y.shape[1], batch_size, X.dtype
+        )
         chunk = 1
         status = training.RUNNING
         try:
@@ -409,18 +416,20 @@ class ShallowNNClassifier(ClassifierMixin, BaseEstimator):
                     orders = sample_idx[np.newaxis, :]
                 losses = np.empty(chunk)
                 tic = time.perf_counter()
-                done, status = training.train_epochs(
-                    X, Y, sw, orders, theta, slot1, slot2, state, losses,
-                    *kernel_args, *solver_args,
-                )
+                with threads.parallel_section(blas):
+                    done, status = training.train_epochs(
+                        X, Y, sw, orders, theta, backups, slot1, slot2, state,
+                        losses,
+                        *kernel_args, *solver_args, blas, work,
+                    )
                 elapsed = time.perf_counter() - tic
                 self._record_epochs(losses[:done], state)
                 if status == training.DIVERGED:
-                    self._warn_diverged()
+                    self._diverged()
                 per_epoch = elapsed / max(done, 1)
                 chunk = int(min(max(1, _CHUNK_SECONDS / per_epoch), 2 * chunk + 1))
         except KeyboardInterrupt:
-            warnings.warn("Training interrupted by user.")
+            warnings.warn("Training interrupted by user.", stacklevel=3)
         if status == training.CONVERGED and self.verbose:
             print(
                 f"Training loss did not improve more than tol={self.tol:f} for "
@@ -431,6 +440,7 @@ class ShallowNNClassifier(ClassifierMixin, BaseEstimator):
                 f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached "
                 "and the optimization hasn't converged yet.",
                 ConvergenceWarning,
+                stacklevel=3,
             )
 
     def _record_epochs(self, losses, state):
@@ -444,13 +454,21 @@ class ShallowNNClassifier(ClassifierMixin, BaseEstimator):
         self.best_loss_ = float(state[training.BEST_LOSS])
         self.t_ = int(state[training.T])
 
-    def _warn_diverged(self):
+    def _diverged(self):
+        if self.n_iter_ == 0:
+            raise ValueError(
+                "Solver produced non-finite parameter weights or loss in the first "
+                "epoch. The input data may contain large values and need to be "
+                f"preprocessed, or learning_rate_init={self.learning_rate_init} is "
+                "too large."
+            )
         warnings.warn(
             f"Training diverged at epoch {self.n_iter_ + 1}: the loss or the weights "
             "became non-finite. Training stopped and the weights of the last "
-            f"finite epoch were kept. Lower learning_rate_init (now "
+            f"epoch with a finite loss were kept. Lower learning_rate_init (now "
             f"{self.learning_rate_init}) or scale the input features.",
             ConvergenceWarning,
+            stacklevel=4,
         )
 
     def _forward(self, X):
@@ -458,7 +476,9 @@ class ShallowNNClassifier(ClassifierMixin, BaseEstimator):
         theta = self._pack()
         out = np.empty((X.shape[0], self.n_outputs_), dtype=theta.dtype)
         X = np.ascontiguousarray(X, dtype=theta.dtype)
-        network.predict_proba(X, theta, *self._kernel_args(), out)
+        blas = network.use_blas(X.shape[1], self.n_hidden)
+        with threads.parallel_section(blas):
+            network.predict_proba(X, theta, *self._kernel_args(), blas, out)
         return out
 
     def predict(self, X):

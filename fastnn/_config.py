@@ -1,17 +1,26 @@
 """Compilation settings shared by every kernel: one place for fastmath and caching.
 
+``error_model="numpy"``: division by zero gives inf/nan as IEEE says instead of
+raising, which also lets divisions vectorise.
+
 ``fastmath`` keeps ``nnan`` and ``ninf`` off on purpose: softmax, the clipped
 log-loss and the divergence guard rely on inf and nan behaving as IEEE says.
+``reassoc`` (which lets LLVM vectorise sums) is given only to the summation
+kernels (:func:`jit_sum`): elsewhere it would break the Cody-Waite range
+reduction of :mod:`fastnn.cpu.fastmath` once that is inlined.
 """
 
 import os
 import tempfile
+import types
 from pathlib import Path
 
 import numba
 from numba.core import config as _numba_config
 
-FASTMATH = {"nsz", "contract", "reassoc"}
+FASTMATH = {"nsz", "contract"}
+SUM_FASTMATH = FASTMATH | {"reassoc"}
+_OPTIONS = {"fastmath": FASTMATH, "error_model": "numpy"}
 
 
 def _writable(path):
@@ -52,9 +61,33 @@ CACHE = _choose_cache()
 
 def jit(func):
     """Compile a kernel for the CPU: cached, GIL released, our fastmath flags."""
-    return numba.njit(cache=CACHE, nogil=True, fastmath=FASTMATH)(func)
+    return numba.njit(**_OPTIONS, cache=CACHE, nogil=True)(func)
+
+
+def jit_sum(func):
+    """Compile a summation kernel: like :func:`jit`, with reassociation allowed."""
+    return numba.njit(
+        **{**_OPTIONS, "fastmath": SUM_FASTMATH}, cache=CACHE, nogil=True
+    )(func)
 
 
 def inline(func):
     """Compile scalar math for the CPU, inlined into the kernels that call it."""
-    return numba.njit(inline="always", fastmath=FASTMATH)(func)
+    return numba.njit(**_OPTIONS, inline="always")(func)
+
+
+def pjit(func):
+    """Compile a kernel whose ``prange`` loops run on numba's thread pool."""
+    return numba.njit(**_OPTIONS, cache=CACHE, nogil=True, parallel=True)(func)
+
+
+def specialise(func, **names):
+    """``func`` with some of the globals it calls rebound, e.g. to faster math.
+
+    This keeps one source for the scalar math (:mod:`fastnn.ops`) while each
+    backend supplies its own ``exp`` or ``tanh``.
+    """
+    scope = {**func.__globals__, **names}
+    return types.FunctionType(
+        func.__code__, scope, func.__name__, func.__defaults__, func.__closure__
+    )

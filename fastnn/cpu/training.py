@@ -29,7 +29,7 @@ N_STATE = 5
 # Status codes returned by train_epochs.
 RUNNING = 0  # the chunk ran out of epochs
 CONVERGED = 1  # tol / n_iter_no_change stopping rule fired
-DIVERGED = 2  # non-finite loss or weights: the last finite weights are restored
+DIVERGED = 2  # non-finite loss or weights: the last good weights are restored
 
 
 @jit
@@ -87,10 +87,11 @@ def _all_finite(a):
 
 
 @jit
-def train_epochs(X, Y, sample_weight, orders, theta, slot1, slot2, state,
+def train_epochs(X, Y, sample_weight, orders, theta, backups, slot1, slot2, state,
                  loss_curve, n_hidden, activation, slope, softmax, alpha, eps,
                  solver, batch_size, schedule, lr_init, power_t, momentum,
-                 nesterov, beta_1, beta_2, epsilon, tol, n_iter_no_change):
+                 nesterov, beta_1, beta_2, epsilon, tol, n_iter_no_change, blas,
+                 work):
     """Run up to ``loss_curve.shape[0]`` epochs; return ``(n_epochs_run, status)``.
 
     ``orders[e % len(orders)]`` is the order in which epoch ``e`` visits the
@@ -98,28 +99,30 @@ def train_epochs(X, Y, sample_weight, orders, theta, slot1, slot2, state,
     batches are consecutive slices of it, as ``sklearn.utils.gen_batches`` cuts
     them. ``loss_curve[e]`` receives the epoch's mean batch loss, weighted by
     batch size as MLPClassifier weights it.
+
+    ``backups`` (2, n_params) holds the weights at the start of the previous and
+    of the current epoch. An epoch's loss is measured at the weights it starts
+    from, so when epoch ``e`` diverges the last weights known to give a finite
+    loss are those that started epoch ``e - 1``: they are restored. (Diverging in
+    the fit's first epoch restores the initial weights; the caller raises.)
     """
     n = X.shape[0]
-    o = Y.shape[1]
     grad = np.empty_like(theta)
-    backup = np.empty_like(theta)
-    A1 = np.empty((min(batch_size, 128), n_hidden), dtype=X.dtype)
-    D1 = np.empty_like(A1)
-    A2 = np.empty((A1.shape[0], o), dtype=X.dtype)
     for epoch in range(loss_curve.shape[0]):
-        backup[:] = theta
+        backups[0] = backups[1]
+        backups[1] = theta
         order = orders[epoch % orders.shape[0]]
         total = 0.0
         for start in range(0, n, batch_size):
             rows = order[start : min(start + batch_size, n)]
             loss = loss_grad(X, Y, sample_weight, rows, theta, grad, n_hidden,
-                             activation, slope, softmax, alpha, eps, A1, A2, D1)
+                             activation, slope, softmax, alpha, eps, blas, work)
             total += loss * rows.shape[0]
             optimizer_step(theta, grad, slot1, slot2, state, solver, lr_init,
                            momentum, nesterov, beta_1, beta_2, epsilon)
         loss = total / n
         if not (math.isfinite(loss) and _all_finite(theta)):
-            theta[:] = backup
+            theta[:] = backups[0]
             return epoch, DIVERGED
         loss_curve[epoch] = loss
         state[T] += n

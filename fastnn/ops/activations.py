@@ -5,9 +5,14 @@ scikit-learn's ``DERIVATIVES`` table does: the forward pass overwrites ``Z1`` wi
 ``A1`` and backprop never needs ``Z1`` again. This works because every activation
 here is monotone with ``sign(g(z)) == sign(z)`` (for ``leaky_relu`` the slope is
 non-negative).
+
+``exp`` and ``_tanh`` are module globals on purpose: each backend compiles these
+functions with its own fast versions bound to those names
+(:func:`fastnn._config.specialise`).
 """
 
-import math
+from math import exp
+from math import tanh as _tanh
 
 IDENTITY = 0
 LOGISTIC = 1
@@ -35,11 +40,11 @@ def identity_grad(a, slope):
 
 
 def logistic(z, slope):
-    # Two branches so that exp never overflows: |z| up to 1e30 stays exact.
-    if z >= 0:
-        return 1.0 / (1.0 + math.exp(-z))
-    e = math.exp(z)
-    return e / (1.0 + e)
+    # exp(-|z|) never overflows, so |z| up to 1e30 stays exact; selects, not
+    # branches, so that the CPU loops vectorise.
+    e = exp(-abs(z))
+    p = 1.0 / (1.0 + e)
+    return p if z >= 0 else e * p
 
 
 def logistic_grad(a, slope):
@@ -47,7 +52,7 @@ def logistic_grad(a, slope):
 
 
 def tanh(z, slope):
-    return math.tanh(z)
+    return _tanh(z)
 
 
 def tanh_grad(a, slope):

@@ -1,6 +1,10 @@
-"""Per-sample log-loss terms, clipped exactly as scikit-learn's MLP clips them."""
+"""Per-sample log-loss terms, clipped exactly as scikit-learn's MLP clips them.
 
-import math
+A nan probability gives a nan loss (the clipping would otherwise hide it), so
+that the divergence guard sees it.
+"""
+
+from math import log
 
 
 def logistic_loss(p, y, eps):
@@ -9,13 +13,15 @@ def logistic_loss(p, y, eps):
     ``p`` is clipped to ``[eps, 1 - eps]`` with ``eps`` the dtype's machine
     epsilon, as ``sklearn.neural_network._base.binary_log_loss`` does.
     """
-    p = min(max(p, eps), 1.0 - eps)
+    # Selects rather than min/max, so that the CPU loops vectorise.
+    q = p if p > eps else eps
+    q = q if q < 1.0 - eps else 1.0 - eps
     loss = 0.0
     if y != 0:
-        loss -= y * math.log(p)
+        loss -= y * log(q)
     if y != 1:
-        loss -= (1.0 - y) * math.log(1.0 - p)
-    return loss
+        loss -= (1.0 - y) * log(1.0 - q)
+    return loss if p == p else p
 
 
 def softmax_loss_term(p, y, eps):
@@ -23,4 +29,4 @@ def softmax_loss_term(p, y, eps):
     if y == 0:
         return 0.0
     # ``y`` may be an unsigned integer: negate the logarithm, never ``y``.
-    return y * -math.log(min(max(p, eps), 1.0 - eps))
+    return y * -log(min(max(p, eps), 1.0 - eps))

@@ -1,0 +1,58 @@
+"""Thread settings for the parallel kernels, following scikit-learn's conventions.
+
+* The thread count is scikit-learn's OpenMP count: ``OMP_NUM_THREADS`` and
+  ``threadpoolctl`` limits apply, so joblib/loky workers (which set them) and
+  Dask workers under ``threadpool_limits`` do not oversubscribe the cores.
+* BLAS runs single-threaded inside our parallel blocks (2 cores running a
+  multithreaded BLAS from each block is ~10x slower).
+* numba's ``workqueue`` layer aborts the process when two threads enter parallel
+  code at once (a threading-backend grid search does), so on that layer parallel
+  kernels are serialised by a lock. The result of a fit never depends on the
+  number of threads (blocks are summed in a fixed order).
+"""
+
+import threading
+from contextlib import ExitStack, contextmanager
+
+import numba
+from threadpoolctl import threadpool_limits
+
+try:
+    from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
+except ImportError:  # pragma: no cover - private helper moved
+    import os
+
+    def _openmp_effective_n_threads():
+        return os.cpu_count() or 1
+
+
+_WORKQUEUE_LOCK = threading.Lock()
+
+
+def n_threads():
+    """Threads the parallel kernels may use in the calling thread."""
+    return max(1, min(_openmp_effective_n_threads(), numba.config.NUMBA_NUM_THREADS))
+
+
+def _layer_is_threadsafe():
+    try:
+        return numba.threading_layer() != "workqueue"
+    except ValueError:  # no parallel kernel has run yet: the layer is unknown
+        return False
+
+
+@contextmanager
+def parallel_section(uses_blas):
+    """Context in which the parallel kernels run with the settings above."""
+    n = n_threads()
+    with ExitStack() as stack:
+        if not _layer_is_threadsafe():
+            stack.enter_context(_WORKQUEUE_LOCK)
+        if uses_blas and n > 1:
+            stack.enter_context(threadpool_limits(1, user_api="blas"))
+        previous = numba.get_num_threads()
+        numba.set_num_threads(n)
+        try:
+            yield n
+        finally:
+            numba.set_num_threads(previous)
