@@ -3,8 +3,9 @@
 * The thread count is scikit-learn's OpenMP count: ``OMP_NUM_THREADS`` and
   ``threadpoolctl`` limits apply, so joblib/loky workers (which set them) and
   Dask workers under ``threadpool_limits`` do not oversubscribe the cores.
-* BLAS runs single-threaded inside our parallel blocks (2 cores running a
-  multithreaded BLAS from each block is ~10x slower).
+* BLAS runs single-threaded inside our kernels: we parallelise over row blocks
+  ourselves (a multithreaded BLAS inside each block oversubscribes the cores,
+  ~10x slower, and rounds differently from a single-threaded one).
 * numba's ``workqueue`` layer aborts the process when two threads enter parallel
   code at once (a threading-backend grid search does), so on that layer parallel
   kernels are serialised by a lock. The result of a fit never depends on the
@@ -48,7 +49,10 @@ def parallel_section(uses_blas):
     with ExitStack() as stack:
         if not _layer_is_threadsafe():
             stack.enter_context(_WORKQUEUE_LOCK)
-        if uses_blas and n > 1:
+        if uses_blas:
+            # Always one BLAS thread, even when we run one thread ourselves: a
+            # multithreaded BLAS may round differently, and results must not
+            # depend on the thread count.
             stack.enter_context(threadpool_limits(1, user_api="blas"))
         previous = numba.get_num_threads()
         numba.set_num_threads(n)

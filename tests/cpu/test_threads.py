@@ -1,0 +1,67 @@
+"""Fits are bit-identical whatever the number of threads, and follow OMP limits."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+_FIT = textwrap.dedent(
+    """
+    import sys
+    import numpy as np
+    from sklearn.datasets import make_classification
+    from fastnn import ShallowNNClassifier
+    from fastnn.cpu import threads
+
+    n_features, n_hidden, solver, path = sys.argv[1:]
+    X, y = make_classification(3000, int(n_features), n_informative=8, n_classes=3,
+                               random_state=0)
+    clf = ShallowNNClassifier(int(n_hidden), solver=solver, batch_size=1000,
+                              max_iter=5, random_state=0).fit(X, y)
+    np.savez(path, *clf.coefs_, *clf.intercepts_, clf.predict_proba(X),
+             threads=threads.n_threads())
+    """
+)
+
+
+def _fit_in_subprocess(tmp_path, n_threads, n_features, n_hidden, solver):
+    path = tmp_path / f"fit-{n_threads}.npz"
+    env = {**os.environ, "NUMBA_NUM_THREADS": str(n_threads)}
+    env.pop("OMP_NUM_THREADS", None)
+    subprocess.run(
+        [sys.executable, "-c", _FIT, str(n_features), str(n_hidden), solver,
+         str(path)],
+        env=env,
+        check=True,
+        timeout=600,
+    )
+    return np.load(path)
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs two cores")
+@pytest.mark.parametrize(
+    "n_features, n_hidden, solver",
+    [(20, 64, "adam"), (64, 64, "sgd")],  # hand loops; BLAS (64 * 64 >= 2048)
+)
+def test_fit_is_bit_identical_with_one_or_two_threads(
+    tmp_path, n_features, n_hidden, solver
+):
+    one = _fit_in_subprocess(tmp_path, 1, n_features, n_hidden, solver)
+    two = _fit_in_subprocess(tmp_path, 2, n_features, n_hidden, solver)
+    assert int(one["threads"]) == 1
+    assert int(two["threads"]) == 2
+    for key in one.files:
+        if key != "threads":
+            assert one[key].tobytes() == two[key].tobytes(), key
+
+
+def test_thread_count_follows_threadpoolctl_limits():
+    from threadpoolctl import threadpool_limits
+
+    from fastnn.cpu import threads
+
+    with threadpool_limits(1, user_api="openmp"):
+        assert threads.n_threads() == 1
