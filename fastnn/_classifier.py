@@ -12,12 +12,20 @@ from numbers import Integral, Real
 from typing import ClassVar
 
 import numpy as np
+import scipy.optimize
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelBinarizer
-from sklearn.utils import check_random_state
+from sklearn.utils import check_random_state, compute_sample_weight
 from sklearn.utils._param_validation import Interval, Options, StrOptions
-from sklearn.utils.multiclass import type_of_target
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import (
+    _check_partial_fit_first_call,
+    type_of_target,
+    unique_labels,
+)
+from sklearn.utils.optimize import _check_optimize_result
 from sklearn.utils.validation import (
     _check_sample_weight,
     check_is_fitted,
@@ -56,11 +64,12 @@ class ShallowNNClassifier(ClassifierMixin, BaseEstimator):
         Activation function of the hidden layer. ``'sigmoid'`` is an alias of
         ``'logistic'``; ``'leaky_relu'`` returns ``max(x, negative_slope * x)``.
 
-    solver : {'adam', 'sgd', 'gd'}, default='adam'
+    solver : {'adam', 'sgd', 'gd', 'lbfgs'}, default='adam'
         The solver for weight optimization. ``'gd'`` is full-batch gradient
         descent (MLPClassifier's ``'sgd'`` with ``batch_size=n_samples`` and
         ``momentum=0``); it ignores ``batch_size``, ``shuffle`` and the momentum
-        parameters.
+        parameters. ``'lbfgs'`` is scipy's L-BFGS-B on the full-batch loss, as
+        in MLPClassifier; it has no ``partial_fit`` and ignores early stopping.
 
     alpha : float, default=0.0001
         Strength of the L2 regularization term, divided by the sample size when
@@ -80,7 +89,8 @@ class ShallowNNClassifier(ClassifierMixin, BaseEstimator):
         Exponent of the ``'invscaling'`` schedule.
 
     max_iter : int, default=200
-        Maximum number of epochs.
+        Maximum number of epochs (``'gd'``, ``'sgd'``, ``'adam'``) or of
+        iterations (``'lbfgs'``).
 
     shuffle : bool, default=True
         Whether to shuffle samples in each epoch (``'sgd'`` and ``'adam'``).
@@ -90,17 +100,38 @@ class ShallowNNClassifier(ClassifierMixin, BaseEstimator):
         reproducible results across multiple function calls.
 
     tol : float, default=1e-4
-        Tolerance for the optimization: training stops when the loss does not
-        improve by at least ``tol`` for ``n_iter_no_change`` consecutive epochs.
+        Tolerance for the optimization: training stops when the loss or, with
+        ``early_stopping``, the validation score does not improve by at least
+        ``tol`` for ``n_iter_no_change`` consecutive epochs. For ``'lbfgs'`` it
+        is the gradient tolerance ``gtol``.
 
     verbose : bool, default=False
         Whether to print the loss of each epoch.
+
+    warm_start : bool, default=False
+        When set to True, reuse the solution of the previous call to fit as
+        initialization, otherwise, just erase the previous solution. The
+        classes of ``y`` must be those of the previous fit.
 
     momentum : float, default=0.9
         Momentum of the ``'sgd'`` updates, between 0 and 1.
 
     nesterovs_momentum : bool, default=True
         Whether to use Nesterov's momentum (``'sgd'`` with ``momentum > 0``).
+
+    early_stopping : bool, default=False
+        Whether to use early stopping to terminate training when validation
+        score is not improving. If set to True, it will automatically set aside
+        ``validation_fraction`` of training data as validation (stratified for
+        binary targets) and terminate training when the validation accuracy is
+        not improving by at least ``tol`` for ``n_iter_no_change`` consecutive
+        epochs; the weights with the best validation accuracy are kept. Only
+        effective for ``'gd'``, ``'sgd'`` and ``'adam'``.
+
+    validation_fraction : float, default=0.1
+        The proportion of training data to set aside as validation set for
+        early stopping. Must be between 0 and 1. Only used if early_stopping is
+        True.
 
     beta_1 : float, default=0.9
         Exponential decay rate of Adam's first moment estimates, in [0, 1).
@@ -114,8 +145,22 @@ class ShallowNNClassifier(ClassifierMixin, BaseEstimator):
     n_iter_no_change : int or np.inf, default=10
         Maximum number of epochs without an improvement of at least ``tol``.
 
+    max_fun : int, default=15000
+        Only used when ``solver='lbfgs'``. Maximum number of loss function
+        calls.
+
     negative_slope : float, default=0.01
         Slope of ``'leaky_relu'`` for negative inputs (non-negative).
+
+    class_weight : dict, list of dict or 'balanced', default=None
+        Weights associated with classes in the form ``{class_label: weight}``.
+        If not given, all classes are supposed to have weight one. The
+        "balanced" mode uses the values of y to automatically adjust weights
+        inversely proportional to class frequencies in the input data as
+        ``n_samples / (n_classes * np.bincount(y))``. These weights are
+        multiplied with ``sample_weight`` (passed through the fit method). For
+        multilabel ``y``, pass a list of dicts, one per output.
+        ``partial_fit`` does not support 'balanced'.
 
     Attributes
     ----------
@@ -123,19 +168,24 @@ class ShallowNNClassifier(ClassifierMixin, BaseEstimator):
         Class labels.
 
     loss_ : float
-        The loss of the last epoch.
+        The loss of the last epoch (``'lbfgs'``: the final loss).
 
-    best_loss_ : float
-        The minimum loss reached during the fit.
+    best_loss_ : float or None
+        The minimum loss reached during the fit. If `early_stopping=True`, this
+        attribute is set to `None`. Refer to the `best_validation_score_` fitted
+        attribute instead.
 
     loss_curve_ : list of shape (n_iter_,)
-        The loss at the end of each epoch.
+        The loss at the end of each epoch (empty for ``'lbfgs'``).
 
-    validation_scores_ : None
-        Kept for MLPClassifier compatibility (early stopping comes later).
+    validation_scores_ : list of shape (n_iter_,) or None
+        The accuracy on the held-out validation set at each epoch. Only
+        available if `early_stopping=True`, otherwise the attribute is set to
+        `None`.
 
-    best_validation_score_ : None
-        Kept for MLPClassifier compatibility.
+    best_validation_score_ : float or None
+        The best validation accuracy, whose weights were kept. Only available
+        if `early_stopping=True`, otherwise the attribute is set to `None`.
 
     t_ : int
         The number of training samples seen by the solver during fitting.
@@ -185,7 +235,7 @@ class ShallowNNClassifier(ClassifierMixin, BaseEstimator):
     _parameter_constraints: ClassVar[dict] = {
         "n_hidden": [Interval(Integral, 1, None, closed="left")],
         "activation": [StrOptions(set(act_ops.CODES))],
-        "solver": [StrOptions(set(opt_ops.CODES))],
+        "solver": [StrOptions({*opt_ops.CODES, "lbfgs"})],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "batch_size": [
             StrOptions({"auto"}),
@@ -199,8 +249,11 @@ class ShallowNNClassifier(ClassifierMixin, BaseEstimator):
         "random_state": ["random_state"],
         "tol": [Interval(Real, 0, None, closed="left")],
         "verbose": ["verbose"],
+        "warm_start": ["boolean"],
         "momentum": [Interval(Real, 0, 1, closed="both")],
         "nesterovs_momentum": ["boolean"],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
         "beta_1": [Interval(Real, 0, 1, closed="left")],
         "beta_2": [Interval(Real, 0, 1, closed="left")],
         "epsilon": [Interval(Real, 0, None, closed="neither")],
@@ -208,7 +261,9 @@ class ShallowNNClassifier(ClassifierMixin, BaseEstimator):
             Interval(Integral, 1, None, closed="left"),
             Options(Real, {np.inf}),
         ],
+        "max_fun": [Interval(Integral, 1, None, closed="left")],
         "negative_slope": [Interval(Real, 0, None, closed="left")],
+        "class_weight": [StrOptions({"balanced"}), dict, list, None],
     }
 
     def __init__(
@@ -227,13 +282,18 @@ class ShallowNNClassifier(ClassifierMixin, BaseEstimator):
         random_state=None,
         tol=1e-4,
         verbose=False,
+        warm_start=False,
         momentum=0.9,
         nesterovs_momentum=True,
+        early_stopping=False,
+        validation_fraction=0.1,
         beta_1=0.9,
         beta_2=0.999,
         epsilon=1e-8,
         n_iter_no_change=10,
+        max_fun=15000,
         negative_slope=0.01,
+        class_weight=None,
     ):
         self.n_hidden = n_hidden
         self.activation = activation
@@ -248,13 +308,18 @@ class ShallowNNClassifier(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.tol = tol
         self.verbose = verbose
+        self.warm_start = warm_start
         self.momentum = momentum
         self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
         self.beta_1 = beta_1
         self.beta_2 = beta_2
         self.epsilon = epsilon
         self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
         self.negative_slope = negative_slope
+        self.class_weight = class_weight
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
@@ -270,23 +335,89 @@ class ShallowNNClassifier(ClassifierMixin, BaseEstimator):
             The target class labels; a binary indicator matrix for multilabel.
 
         sample_weight : array-like of shape (n_samples,), default=None
-            Sample weights. None means every sample has weight one.
+            Sample weights. None means every sample has weight one. Multiplied
+            by the weights of ``class_weight``.
 
         Returns
         -------
         self : object
             Returns a trained model.
         """
-        X, Y = self._validate_input(X, y)
-        sw = _check_sample_weight(sample_weight, X, dtype=X.dtype)
+        return self._fit(X, y, sample_weight, incremental=False)
+
+    def _check_solver(self):
+        if self.solver not in opt_ops.CODES:
+            raise AttributeError(
+                "partial_fit is only available for stochastic optimizers. "
+                f"{self.solver} is not stochastic."
+            )
+        return True
+
+    @available_if(lambda est: est._check_solver())
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        """Update the model with a single epoch over the given data.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The input data.
+
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            The target class labels.
+
+        classes : array of shape (n_classes,), default=None
+            Classes across all calls to partial_fit. Can be obtained via
+            `np.unique(y_all)`, where y_all is the target vector of the entire
+            dataset. This argument is required for the first call to
+            partial_fit and can be omitted in the subsequent calls. Note that y
+            doesn't need to contain all labels in `classes`.
+
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights. None means every sample has weight one.
+
+        Returns
+        -------
+        self : object
+            Returns the updated model.
+        """
+        if self.early_stopping:
+            raise ValueError("partial_fit does not support early_stopping=True")
+        if self.class_weight == "balanced":
+            raise ValueError(
+                "class_weight 'balanced' is not supported for partial_fit. Use "
+                "compute_class_weight('balanced', classes=classes, y=y_all) and "
+                "pass the resulting dict as class_weight."
+            )
+        if _check_partial_fit_first_call(self, classes):
+            self._label_binarizer = LabelBinarizer()
+            if type_of_target(y).startswith("multilabel"):
+                self._label_binarizer.fit(y)
+            else:
+                self._label_binarizer.fit(classes)
+        return self._fit(X, y, sample_weight, incremental=True)
+
+    def _fit(self, X, y, sample_weight, incremental):
+        first_pass = not hasattr(self, "coefs_") or (
+            not self.warm_start and not incremental
+        )
+        X, y, Y = self._validate_input(X, y, incremental, reset=first_pass)
+        if not first_pass:
+            X = np.ascontiguousarray(X, dtype=self.coefs_[0].dtype)
+        sw = self._sample_weight(sample_weight, X, y)
         self._random_state = check_random_state(self.random_state)
-        self._initialize(X.shape[1], Y.shape[1], X.dtype)
+        if first_pass:
+            self._initialize(X.shape[1], Y.shape[1], X.dtype)
         theta = self._pack()
-        self._run_solver(X, Y, sw, theta)
+        if self.solver == "lbfgs":
+            self._fit_lbfgs(X, Y, sw, theta)
+        else:
+            self._fit_stochastic(X, Y, sw, theta, incremental)
         self._unpack(theta)
         return self
 
-    def _validate_input(self, X, y):
+    def _validate_input(self, X, y, incremental, reset):
+        """Validated ``X``, labels ``y`` and their binarized indicator ``Y``."""
         X, y = validate_data(
             self,
             X,
@@ -294,21 +425,45 @@ class ShallowNNClassifier(ClassifierMixin, BaseEstimator):
             multi_output=True,
             dtype=(np.float64, np.float32),
             order="C",
-            reset=True,
+            reset=reset,
         )
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         target_type = type_of_target(y, input_name="y")
-        self._label_binarizer = LabelBinarizer()
-        self._label_binarizer.fit(y)
-        self.classes_ = self._label_binarizer.classes_
+        # MLPClassifier's rules: refit the labels unless warm-starting or
+        # continuing a partial_fit, which must see known classes only.
+        if not hasattr(self, "classes_") or (not self.warm_start and not incremental):
+            self._label_binarizer = LabelBinarizer()
+            self._label_binarizer.fit(y)
+            self.classes_ = self._label_binarizer.classes_
+        else:
+            classes = unique_labels(y)
+            if self.warm_start:
+                if set(classes) != set(self.classes_):
+                    raise ValueError(
+                        "warm_start can only be used where `y` has the same "
+                        "classes as in the previous call to fit. Previously "
+                        f"got {self.classes_}, `y` has {classes}"
+                    )
+            elif len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
+                raise ValueError(
+                    "`y` has classes not in `self.classes_`. "
+                    f"`self.classes_` has {self.classes_}. 'y' has {classes}."
+                )
         if target_type != "multilabel-indicator" and len(self.classes_) < 2:
             raise ValueError(
                 "This solver needs samples of at least 2 classes in the data, but "
                 f"the data contains only one class: {self.classes_[0]!r}"
             )
         Y = np.ascontiguousarray(self._label_binarizer.transform(y), dtype=np.uint8)
-        return X, Y
+        return X, y, Y
+
+    def _sample_weight(self, sample_weight, X, y):
+        """``sample_weight`` times the weights of ``class_weight``."""
+        sw = _check_sample_weight(sample_weight, X, dtype=X.dtype)
+        if self.class_weight is not None:
+            sw = sw * compute_sample_weight(self.class_weight, y)
+        return np.ascontiguousarray(sw, dtype=X.dtype)
 
     def _initialize(self, n_features, n_outputs, dtype):
         """Glorot-uniform weights, drawn in MLPClassifier's order from its RNG."""
@@ -328,9 +483,17 @@ class ShallowNNClassifier(ClassifierMixin, BaseEstimator):
         self.n_iter_ = 0
         self.t_ = 0
         self.loss_curve_ = []
-        self.best_loss_ = np.inf
-        self.validation_scores_ = None
-        self.best_validation_score_ = None
+        self._no_improvement_count = 0
+        self._optimizer = None
+        self._best_theta = self._pack()
+        if self.early_stopping:
+            self.validation_scores_ = []
+            self.best_validation_score_ = -np.inf
+            self.best_loss_ = None
+        else:
+            self.best_loss_ = np.inf
+            self.validation_scores_ = None
+            self.best_validation_score_ = None
 
     def _pack(self):
         W1, W2 = self.coefs_
@@ -361,27 +524,135 @@ class ShallowNNClassifier(ClassifierMixin, BaseEstimator):
             warnings.warn(
                 "Got `batch_size` less than 1 or larger than sample size. It is "
                 "going to be clipped",
-                stacklevel=3,
+                stacklevel=4,
             )
         return int(np.clip(self.batch_size, 1, n_samples))
 
-    def _run_solver(self, X, Y, sw, theta):
+    def _fit_lbfgs(self, X, Y, sw, theta):
+        """Minimise the full-batch loss with L-BFGS-B, one kernel call per step."""
+        rows = np.arange(X.shape[0])
+        grad = np.empty_like(theta)
+        blas = network.use_blas(X.shape[1], self.n_hidden)
+        work = network.workspace(
+            X.shape[1], self.n_hidden, Y.shape[1], X.shape[0], X.dtype
+        )
+        args = (*self._kernel_args(), float(self.alpha),
+                float(np.finfo(X.dtype).eps), blas, work)
+        last = theta.astype(np.float64)
+
+        def loss_grad(x):
+            x = np.ascontiguousarray(x, dtype=theta.dtype)
+            with threads.parallel_section(blas):
+                loss = network.loss_grad(X, Y, sw, rows, x, grad, *args)
+            return float(loss), grad.astype(np.float64)
+
+        def remember(x):
+            last[:] = x
+
+        try:
+            res = scipy.optimize.minimize(
+                loss_grad,
+                last.copy(),
+                method="L-BFGS-B",
+                jac=True,
+                callback=remember,
+                options={
+                    "maxfun": self.max_fun,
+                    "maxiter": self.max_iter,
+                    "gtol": self.tol,
+                },
+            )
+        except KeyboardInterrupt:
+            warnings.warn("Training interrupted by user.", stacklevel=4)
+            theta[:] = last
+            self.loss_ = float(loss_grad(last)[0])
+            return
+        self.n_iter_ = _check_optimize_result("lbfgs", res, self.max_iter)
+        self.loss_ = float(res.fun)
+        theta[:] = res.x
+        if not np.isfinite(theta).all():
+            raise ValueError(
+                "Solver produced non-finite parameter weights. The input data may "
+                "contain large values and need to be preprocessed."
+            )
+
+    def _validation_split(self, Y):
+        """Training and validation rows, split as MLPClassifier splits them."""
+        n_samples = Y.shape[0]
+        # MLP stratifies single-output targets only (binary), on its RNG.
+        stratify = Y if Y.shape[1] == 1 else None
+        train, val = train_test_split(
+            np.arange(n_samples),
+            random_state=self._random_state,
+            test_size=self.validation_fraction,
+            stratify=stratify,
+        )
+        if val.shape[0] < 2:
+            raise ValueError(
+                "The validation set is too small. Increase 'validation_fraction' "
+                "or the size of your dataset."
+            )
+        return np.ascontiguousarray(train), np.ascontiguousarray(val)
+
+    def _fit_stochastic(self, X, Y, sw, theta, incremental):
+        """Run the epochs of gd / sgd / adam, resuming the optimizer if asked."""
+        if self.early_stopping:
+            train_rows, val_rows = self._validation_split(Y)
+            if self.validation_scores_ is None:  # warm start that turned it on
+                self.validation_scores_ = []
+            best = -(self.best_validation_score_ or -np.inf)
+        else:
+            train_rows, val_rows = np.arange(X.shape[0]), np.empty(0, np.intp)
+            best = np.inf if self.best_loss_ is None else self.best_loss_
+        state = np.zeros(training.N_STATE)
+        state[training.BEST_LOSS] = best
+        state[training.NO_IMPROVEMENT] = self._no_improvement_count
+        state[training.T] = self.t_
+        if incremental and self._optimizer is not None:
+            lr, step, slot1, slot2 = self._optimizer
+        else:
+            lr, step = self.learning_rate_init, 0.0
+            slot1, slot2 = np.zeros_like(theta), np.zeros_like(theta)
+        state[training.LR], state[training.STEP] = lr, step
+        best_theta = np.ascontiguousarray(self._best_theta, dtype=theta.dtype)
+        self.n_iter_ = 0
+        max_epochs = 1 if incremental else self.max_iter
+        status = self._run_epochs(X, Y, sw, theta, train_rows, val_rows, best_theta,
+                                  state, slot1, slot2, max_epochs)
+        self._optimizer = (state[training.LR], state[training.STEP], slot1, slot2)
+        self._no_improvement_count = int(state[training.NO_IMPROVEMENT])
+        self.t_ = int(state[training.T])
+        if self.early_stopping:
+            self.best_validation_score_ = -float(state[training.BEST_LOSS])
+            self._best_theta = best_theta
+            theta[:] = best_theta
+        else:
+            self.best_loss_ = float(state[training.BEST_LOSS])
+        self._report_end(status, incremental)
+
+    def _shuffled_orders(self, sample_idx, train_rows, chunk):
+        """One shuffled visiting order per epoch, drawn as MLPClassifier draws."""
+        n_train = train_rows.shape[0]
+        orders = np.empty((chunk, n_train), dtype=np.intp)
+        for e in range(chunk):
+            perm = np.arange(n_train)
+            self._random_state.shuffle(perm)
+            sample_idx[:] = sample_idx[perm]
+            orders[e] = train_rows[sample_idx]
+        return orders
+
+    def _run_epochs(self, X, Y, sw, theta, train_rows, val_rows, best_theta, state,
+                    slot1, slot2, max_epochs):
         """Train ``theta`` in chunks of epochs, with bookkeeping between chunks."""
-        n_samples = X.shape[0]
-        batch_size = self._batch_size(n_samples)
+        n_train = train_rows.shape[0]
+        batch_size = self._batch_size(n_train)
         shuffle = self.shuffle and self.solver != "gd"
         backups = np.stack([theta, theta])
-        slot1 = np.zeros_like(theta)
-        slot2 = np.zeros_like(theta)
-        state = np.zeros(training.N_STATE)
-        state[training.LR] = self.learning_rate_init
-        state[training.BEST_LOSS] = self.best_loss_
-        sample_idx = np.arange(n_samples)
+        sample_idx = np.arange(n_train)
         kernel_args = self._kernel_args()
-        eps = float(np.finfo(X.dtype).eps)
         solver_args = (
             float(self.alpha),
-            eps,
+            float(np.finfo(X.dtype).eps),
             opt_ops.CODES[self.solver],
             batch_size,
             opt_ops.SCHEDULES[self.learning_rate],
@@ -402,60 +673,70 @@ class ShallowNNClassifier(ClassifierMixin, BaseEstimator):
         chunk = 1
         status = training.RUNNING
         try:
-            while self.n_iter_ < self.max_iter and status == training.RUNNING:
-                chunk = min(chunk, self.max_iter - self.n_iter_)
+            while self.n_iter_ < max_epochs and status == training.RUNNING:
+                chunk = min(chunk, max_epochs - self.n_iter_)
                 if shuffle:
-                    chunk = max(1, min(chunk, _MAX_ORDER_ENTRIES // n_samples))
-                    orders = np.empty((chunk, n_samples), dtype=np.intp)
-                    for e in range(chunk):
-                        perm = np.arange(n_samples)
-                        self._random_state.shuffle(perm)
-                        sample_idx = sample_idx[perm]
-                        orders[e] = sample_idx
+                    chunk = max(1, min(chunk, _MAX_ORDER_ENTRIES // n_train))
+                    orders = self._shuffled_orders(sample_idx, train_rows, chunk)
                 else:
-                    orders = sample_idx[np.newaxis, :]
+                    orders = train_rows[np.newaxis, :]
                 losses = np.empty(chunk)
+                scores = np.empty(chunk)
                 tic = time.perf_counter()
                 with threads.parallel_section(blas):
                     done, status = training.train_epochs(
                         X, Y, sw, orders, theta, backups, slot1, slot2, state,
                         losses,
                         *kernel_args, *solver_args, blas, work,
+                        val_rows, best_theta, scores,
                     )
                 elapsed = time.perf_counter() - tic
-                self._record_epochs(losses[:done], state)
+                self._record_epochs(losses[:done], scores[:done], state)
                 if status == training.DIVERGED:
                     self._diverged()
                 per_epoch = elapsed / max(done, 1)
                 chunk = int(min(max(1, _CHUNK_SECONDS / per_epoch), 2 * chunk + 1))
         except KeyboardInterrupt:
-            warnings.warn("Training interrupted by user.", stacklevel=3)
+            warnings.warn("Training interrupted by user.", stacklevel=4)
+        return status
+
+    def _report_end(self, status, incremental):
         if status == training.CONVERGED and self.verbose:
+            metric = (
+                "Validation score" if self.early_stopping else "Training loss"
+            )
             print(
-                f"Training loss did not improve more than tol={self.tol:f} for "
+                f"{metric} did not improve more than tol={self.tol:f} for "
                 f"{self.n_iter_no_change} consecutive epochs. Stopping."
             )
-        if status == training.RUNNING and self.n_iter_ == self.max_iter:
+        if (
+            not incremental
+            and status == training.RUNNING
+            and self.n_iter_ == self.max_iter
+        ):
             warnings.warn(
                 f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached "
                 "and the optimization hasn't converged yet.",
                 ConvergenceWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
 
-    def _record_epochs(self, losses, state):
-        for loss in losses:
+    def _record_epochs(self, losses, scores, state):
+        for loss, score in zip(losses, scores, strict=True):
             self.n_iter_ += 1
             if self.verbose:
                 print(f"Iteration {self.n_iter_}, loss = {loss:.8f}")
+                if self.early_stopping:
+                    print(f"Validation score: {score:f}")
         self.loss_curve_.extend(losses.tolist())
+        if self.early_stopping:
+            self.validation_scores_.extend(scores.tolist())
         if len(self.loss_curve_):
             self.loss_ = self.loss_curve_[-1]
-        self.best_loss_ = float(state[training.BEST_LOSS])
         self.t_ = int(state[training.T])
 
     def _diverged(self):
-        if self.n_iter_ == 0:
+        if not self.loss_curve_:
             raise ValueError(
                 "Solver produced non-finite parameter weights or loss in the first "
                 "epoch. The input data may contain large values and need to be "
@@ -468,7 +749,7 @@ class ShallowNNClassifier(ClassifierMixin, BaseEstimator):
             f"epoch with a finite loss were kept. Lower learning_rate_init (now "
             f"{self.learning_rate_init}) or scale the input features.",
             ConvergenceWarning,
-            stacklevel=4,
+            stacklevel=5,
         )
 
     def _forward(self, X):

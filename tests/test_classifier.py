@@ -306,7 +306,7 @@ def test_not_fitted(method):
     "params",
     [
         dict(n_hidden=0), dict(n_hidden=2.5), dict(activation="foo"),
-        dict(activation="softmax"), dict(solver="lbfgs"),
+        dict(activation="softmax"), dict(solver="newton"),
         dict(learning_rate_init=0), dict(negative_slope=-1), dict(alpha=-1.0),
         dict(batch_size=0), dict(learning_rate="optimal"), dict(max_iter=0),
         dict(momentum=1.5), dict(beta_1=1.0), dict(beta_2=-0.1),

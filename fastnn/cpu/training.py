@@ -3,7 +3,8 @@
 Python calls :func:`train_epochs` once per chunk of epochs and only does
 bookkeeping between chunks; everything that MLPClassifier does per batch or per
 epoch (shuffled batches, backprop, optimizer step, loss curve, ``tol`` /
-``n_iter_no_change`` counting, learning-rate schedules) happens here.
+``n_iter_no_change`` counting, learning-rate schedules, the validation score of
+early stopping) happens here.
 """
 
 import math
@@ -12,7 +13,7 @@ import numpy as np
 
 from .._config import inline, jit
 from ..ops import optimizers as opt_ops
-from .network import loss_grad
+from .network import BLOCK_ROWS, forward_block, loss_grad, unpack
 
 _sgd_step = inline(opt_ops.sgd_step)
 _adam_step = inline(opt_ops.adam_step)
@@ -20,6 +21,9 @@ _adam_learning_rate = inline(opt_ops.adam_learning_rate)
 
 # Slots of the float64 ``state`` vector shared with Python between chunks.
 LR = 0  # current learning rate (sgd/gd schedules)
+# Best value of the stopping metric, lower is better: the training loss, or
+# minus the validation accuracy under early stopping. ``score < best + tol`` is
+# then exactly ``-score > -best - tol`` (negation is exact), MLP's rule.
 BEST_LOSS = 1
 NO_IMPROVEMENT = 2
 T = 3  # samples seen, MLPClassifier's ``t_``
@@ -87,18 +91,66 @@ def _all_finite(a):
 
 
 @jit
+def accuracy(X, Y, sample_weight, rows, theta, n_hidden, activation, slope,
+             softmax, blas):
+    """Weighted accuracy of the network on ``X[rows]``, as ``accuracy_score``.
+
+    A sample counts as correct when its predicted label equals its label: the
+    argmax for softmax, every output thresholded at 0.5 for logistic outputs
+    (LabelBinarizer's ``> 0.5``), so a multilabel row must match exactly.
+    """
+    d, o = X.shape[1], Y.shape[1]
+    W1, b1, W2, b2 = unpack(theta, d, n_hidden, o)
+    m = min(BLOCK_ROWS, rows.shape[0])
+    ws_x = np.empty(d * m, dtype=X.dtype)
+    ws_a1 = np.empty(n_hidden * m, dtype=X.dtype)
+    ws_a2 = np.empty(o * m, dtype=X.dtype)
+    correct = 0.0
+    weight = 0.0
+    for start in range(0, rows.shape[0], BLOCK_ROWS):
+        block = rows[start : min(start + BLOCK_ROWS, rows.shape[0])]
+        k = block.shape[0]
+        A2T = ws_a2[: o * k].reshape((o, k))
+        forward_block(X, block, W1, b1, W2, b2, activation, slope, softmax, blas,
+                      ws_x[: d * k].reshape((d, k)),
+                      ws_a1[: n_hidden * k].reshape((n_hidden, k)), A2T)
+        for r in range(k):
+            i = block[r]
+            ok = True
+            if softmax:
+                best = 0
+                for c in range(1, o):
+                    if A2T[c, r] > A2T[best, r]:
+                        best = c
+                ok = Y[i, best] == 1
+            else:
+                for c in range(o):
+                    if (A2T[c, r] > 0.5) != (Y[i, c] == 1):
+                        ok = False
+            if ok:
+                correct += sample_weight[i]
+            weight += sample_weight[i]
+    return correct / weight
+
+
+@jit
 def train_epochs(X, Y, sample_weight, orders, theta, backups, slot1, slot2, state,
                  loss_curve, n_hidden, activation, slope, softmax, alpha, eps,
                  solver, batch_size, schedule, lr_init, power_t, momentum,
                  nesterov, beta_1, beta_2, epsilon, tol, n_iter_no_change, blas,
-                 work):
+                 work, val_rows, best, val_scores):
     """Run up to ``loss_curve.shape[0]`` epochs; return ``(n_epochs_run, status)``.
 
     ``orders[e % len(orders)]`` is the order in which epoch ``e`` visits the
-    samples (one row per epoch when shuffling, a single ``arange`` otherwise);
+    training samples (one row per epoch when shuffling, a single row otherwise);
     batches are consecutive slices of it, as ``sklearn.utils.gen_batches`` cuts
     them. ``loss_curve[e]`` receives the epoch's mean batch loss, weighted by
     batch size as MLPClassifier weights it.
+
+    Early stopping is on when ``val_rows`` is not empty: after each epoch the
+    accuracy on ``X[val_rows]`` goes to ``val_scores[e]`` and drives the
+    ``tol`` / ``n_iter_no_change`` rule, and ``best`` receives the weights
+    whenever the score beats the best so far.
 
     ``backups`` (2, n_params) holds the weights at the start of the previous and
     of the current epoch. An epoch's loss is measured at the weights it starts
@@ -106,7 +158,8 @@ def train_epochs(X, Y, sample_weight, orders, theta, backups, slot1, slot2, stat
     loss are those that started epoch ``e - 1``: they are restored. (Diverging in
     the fit's first epoch restores the initial weights; the caller raises.)
     """
-    n = X.shape[0]
+    n = orders.shape[1]
+    early_stopping = val_rows.shape[0] > 0
     grad = np.empty_like(theta)
     for epoch in range(loss_curve.shape[0]):
         backups[0] = backups[1]
@@ -126,7 +179,15 @@ def train_epochs(X, Y, sample_weight, orders, theta, backups, slot1, slot2, stat
             return epoch, DIVERGED
         loss_curve[epoch] = loss
         state[T] += n
-        if end_of_epoch(loss, state, solver, schedule, lr_init, power_t, tol,
+        metric = loss
+        if early_stopping:
+            score = accuracy(X, Y, sample_weight, val_rows, theta, n_hidden,
+                             activation, slope, softmax, blas)
+            val_scores[epoch] = score
+            metric = -score
+            if metric < state[BEST_LOSS]:
+                best[:] = theta
+        if end_of_epoch(metric, state, solver, schedule, lr_init, power_t, tol,
                         n_iter_no_change):
             return epoch + 1, CONVERGED
     return loss_curve.shape[0], RUNNING
