@@ -28,5 +28,8 @@ def softmax_loss_term(p, y, eps):
     """One class's term ``-y log p`` of the categorical cross-entropy."""
     if y == 0:
         return 0.0
+    q = p if p > eps else eps
+    q = q if q < 1.0 - eps else 1.0 - eps
     # ``y`` may be an unsigned integer: negate the logarithm, never ``y``.
-    return y * -log(min(max(p, eps), 1.0 - eps))
+    loss = y * -log(q)
+    return loss if p == p else p
