@@ -1,0 +1,470 @@
+"""CPU network kernels, one by one, against the NumPy oracle in ``tests/naive.py``."""
+
+import numba
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+
+from fastnn.cpu import network
+from fastnn.ops.activations import CODES
+from tests import naive
+
+ACTIVATIONS = naive.ACTIVATIONS
+KINDS = ("binary", "multiclass", "multilabel")
+DTYPES = (np.float64, np.float32)
+SLOPE = 0.05
+# Narrow layers (hand loops, one thread) and wide ones (BLAS-sized, parallel).
+NARROW = (3, 5)
+WIDE = (32, 64)
+
+# Kernel against oracle. float64: only summation order and the kernels' own exp /
+# tanh / log (a few ulp) differ, so 1e-10 relative is a wide margin. float32: the
+# kernels accumulate in float32 (eps 6e-8) over up to a few hundred terms while the
+# oracle runs in float64 on the same values, so we allow 1e-5 relative with a 1e-6
+# floor for entries that are sums of cancelling terms.
+TOL = {
+    np.float64: {"rtol": 1e-10, "atol": 1e-13},
+    np.float32: {"rtol": 1e-5, "atol": 1e-6},
+}
+BLAS = pytest.mark.parametrize("blas", [False, True], ids=["loops", "blas"])
+# Layer shapes x matrix-product paths for the block kernels (blas on narrow layers
+# is covered through loss_grad).
+SHAPE_PATHS = pytest.mark.parametrize(
+    ("shape", "blas"),
+    [(NARROW, False), (WIDE, False), (WIDE, True)],
+    ids=["narrow-loops", "wide-loops", "wide-blas"],
+)
+
+
+def _n_outputs(kind):
+    return 1 if kind == "binary" else 3
+
+
+def _problem(kind, n_samples, dtype, seed=0, weighted=False, shape=NARROW):
+    """Random ``X, Y (uint8), sample_weight, theta``; Glorot-scaled weights."""
+    rng = np.random.default_rng(seed)
+    d, h = shape
+    o = _n_outputs(kind)
+    X = rng.normal(size=(n_samples, d))
+    if kind == "multiclass":
+        Y = np.eye(o, dtype=np.uint8)[rng.integers(o, size=n_samples)]
+    else:
+        Y = rng.integers(2, size=(n_samples, o)).astype(np.uint8)
+    sw = rng.uniform(0.2, 3.0, n_samples) if weighted else np.ones(n_samples)
+    layers = []
+    for fan_in, fan_out in ((d, h), (h, o)):
+        bound = np.sqrt(6.0 / (fan_in + fan_out))
+        layers += [rng.uniform(-bound, bound, (fan_in, fan_out)),
+                   rng.uniform(-bound, bound, fan_out)]
+    theta = naive.pack(*layers)
+    return X.astype(dtype), Y, sw.astype(dtype), theta.astype(dtype)
+
+
+def _as64(*arrays):
+    return [a.astype(np.float64) for a in arrays]
+
+
+def _workspace(X, Y, n_hidden, batch_size):
+    """``network.workspace``, filled with NaN so that stale reads show."""
+    work = network.workspace(X.shape[1], n_hidden, Y.shape[1], batch_size, X.dtype)
+    for a in work:
+        a.fill(np.nan)
+    return work
+
+
+def _kernel_loss_grad(X, Y, sw, rows, theta, n_hidden, act, softmax, alpha,
+                      blas=False, batch_size=None):
+    grad = np.full_like(theta, np.nan)
+    work = _workspace(X, Y, n_hidden, batch_size or rows.shape[0])
+    eps = float(np.finfo(X.dtype).eps)
+    loss = network.loss_grad(X, Y, sw, rows, theta, grad, n_hidden, CODES[act],
+                             SLOPE, softmax, alpha, eps, blas, work)
+    return loss, grad
+
+
+def _naive_loss_grad(X, Y, sw, rows, theta, n_hidden, act, softmax, alpha):
+    """The oracle in float64 on the kernel's (possibly float32) values."""
+    eps = np.finfo(X.dtype).eps
+    X, sw, theta = _as64(X, sw, theta)
+    return naive.loss_and_grad(X[rows], Y[rows], sw[rows], theta, n_hidden, act,
+                               SLOPE, softmax, alpha, eps=eps)
+
+
+def _rows(case, n, seed=1):
+    rng = np.random.default_rng(seed)
+    if case == "all":
+        return np.arange(n)
+    if case == "permutation":
+        return rng.permutation(n)
+    # A batch of a shuffled epoch: a strict subset, in shuffled order.
+    return rng.permutation(n)[: (2 * n) // 3].copy()
+
+
+def test_unpack_views_row_major_layout():
+    d, h, o = 3, 4, 2
+    theta = np.arange(network.n_params(d, h, o), dtype=np.float64)
+    views = network.unpack(theta, d, h, o)
+    for view, expected in zip(views, naive.unpack(theta, d, h, o), strict=True):
+        assert_array_equal(view, expected)
+        assert np.shares_memory(view, theta)
+
+
+@pytest.mark.parametrize("batch_size", [1, 7, 256, 257, 600, 1000])
+def test_block_layout_covers_the_batch(batch_size):
+    n_blocks, rows = network.block_layout(batch_size)
+    assert rows <= network.BLOCK_ROWS
+    assert (n_blocks - 1) * rows < batch_size <= n_blocks * rows
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("act", ACTIVATIONS)
+def test_activate(act, dtype):
+    rng = np.random.default_rng(0)
+    Z = rng.normal(scale=3.0, size=(7, 5)).astype(dtype)
+    Z[0, :5] = [0.0, -40.0, 40.0, -800.0, 800.0]
+    out = Z.copy()
+    network.activate(out, CODES[act], SLOPE)
+    assert out.dtype == dtype
+    assert_allclose(out, naive.activation(act, Z.astype(np.float64), SLOPE),
+                    **TOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("act", ACTIVATIONS)
+def test_activation_backward(act, dtype):
+    rng = np.random.default_rng(1)
+    Z = rng.normal(scale=2.0, size=(7, 5))
+    Z[0, :2] = [0.0, -1e-3]
+    D = rng.normal(size=Z.shape)
+    A = naive.activation(act, Z, SLOPE).astype(dtype)
+    out = D.astype(dtype)
+    network.activation_backward(out, A, CODES[act], SLOPE)
+    expected = D.astype(dtype) * naive.activation_derivative(act, Z, SLOPE)
+    assert_allclose(out, expected, **TOL[dtype])
+
+
+def _output_activate(Z, softmax):
+    """The kernel on samples-as-rows ``Z``: it works on the transpose."""
+    ZT = np.ascontiguousarray(Z.T)
+    network.output_activate(ZT, softmax)
+    return ZT.T
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("softmax", [False, True], ids=["logistic", "softmax"])
+def test_output_activate(softmax, dtype):
+    rng = np.random.default_rng(2)
+    Z = rng.normal(scale=4.0, size=(9, 4)).astype(dtype)
+    out = _output_activate(Z, softmax)
+    Z = Z.astype(np.float64)
+    expected = naive.softmax(Z) if softmax else naive.sigmoid(Z)
+    assert_allclose(out, expected, **TOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("softmax", [False, True], ids=["logistic", "softmax"])
+def test_output_activate_extreme_inputs(softmax, dtype):
+    big = 1e30
+    Z = np.array(
+        [
+            [big, -big, 0.0],
+            [-big, -big, -big],
+            [big, big, big],
+            [-big, 0.0, 1.0],
+            [big, big, -big],
+            [-1e3, 1e3, 0.0],
+        ],
+        dtype=dtype,
+    )
+    with np.errstate(all="raise"):
+        out = _output_activate(Z, softmax)
+    assert not np.isnan(out).any()
+    assert ((out >= 0) & (out <= 1)).all()
+    if softmax:
+        assert_allclose(out.sum(axis=1), 1.0, rtol=1e-6)
+        assert_allclose(out[:3], [[1, 0, 0], [1 / 3] * 3, [1 / 3] * 3], rtol=1e-6)
+        assert_allclose(out[4], [0.5, 0.5, 0.0], rtol=1e-6)
+    else:
+        assert_array_equal(out[0], [1.0, 0.0, 0.5])
+        assert_array_equal(out[1], [0.0, 0.0, 0.0])
+        assert_array_equal(out[2], [1.0, 1.0, 1.0])
+    expected = naive.softmax if softmax else naive.sigmoid
+    assert_allclose(out, expected(Z.astype(np.float64)), rtol=1e-6, atol=1e-30)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("softmax", [False, True], ids=["logistic", "softmax"])
+def test_output_activate_infinite_inputs(softmax, dtype):
+    """Finite weights can still overflow the logits to inf: no nan from inf - inf."""
+    inf = np.inf
+    Z = np.array([[inf, 0.0, -inf], [inf, inf, 1.0], [-inf, -inf, -inf]], dtype=dtype)
+    out = _output_activate(Z, softmax)
+    if softmax:
+        assert_array_equal(out[:2], [[1.0, 0.0, 0.0], [0.5, 0.5, 0.0]])
+        assert_allclose(out[2], [1 / 3] * 3, rtol=1e-6)
+    else:
+        assert_allclose(out, [[1.0, 0.5, 0.0], [1.0, 1.0, naive.sigmoid(1.0)],
+                              [0.0, 0.0, 0.0]], rtol=1e-6, atol=0)
+
+
+@SHAPE_PATHS
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("act", ACTIVATIONS)
+@pytest.mark.parametrize("kind", KINDS)
+def test_forward_block(kind, act, dtype, shape, blas):
+    X, _, _, theta = _problem(kind, 60, dtype, shape=shape)
+    (d, h), o = shape, _n_outputs(kind)
+    softmax = kind == "multiclass"
+    rows = _rows("subset", 60)
+    m = rows.shape[0]
+    XT, A1T, A2T = (np.full((k, m), np.nan, dtype=dtype) for k in (d, h, o))
+    W1, b1, W2, b2 = network.unpack(theta, d, h, o)
+    network.forward_block(X, rows, W1, b1, W2, b2, CODES[act], SLOPE, softmax, blas,
+                          XT, A1T, A2T)
+    X64, theta64 = _as64(X, theta)
+    _, A1, _, A2 = naive.forward(X64[rows], theta64, h, o, act, SLOPE, softmax)
+    assert_array_equal(XT, X[rows].T)
+    assert_allclose(A1T, A1.T, **TOL[dtype])
+    assert_allclose(A2T, A2.T, **TOL[dtype])
+
+
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kind", KINDS)
+def test_block_loss(kind, dtype, weighted):
+    X, Y, sw, theta = _problem(kind, 50, dtype, weighted=weighted)
+    o = _n_outputs(kind)
+    softmax = kind == "multiclass"
+    rows = _rows("subset", 50)
+    X64, theta64 = _as64(X, theta)
+    A2 = naive.forward(X64[rows], theta64, NARROW[1], o, "tanh", SLOPE, softmax)[3]
+    # Saturated rows, confidently wrong and confidently right: the clipping at eps
+    # decides their loss.
+    A2[0] = 1 - Y[rows[0]]
+    A2[1] = Y[rows[1]]
+    A2T = np.ascontiguousarray(A2.T, dtype=dtype)
+    eps = np.finfo(dtype).eps
+    out = np.full(rows.shape[0], np.nan, dtype=dtype)
+    loss = network.block_loss(Y, sw, rows, A2T, softmax, float(eps), out)
+    per_sample = naive.sample_losses(Y[rows], A2T.T, softmax, eps)
+    assert per_sample[0] >= -np.log(eps) * 0.99
+    expected = sw[rows].astype(np.float64) * per_sample
+    assert_allclose(out, expected, **TOL[dtype])
+    assert_allclose(loss, expected.sum(), **TOL[dtype])
+
+
+@pytest.mark.parametrize("softmax", [False, True], ids=["logistic", "softmax"])
+def test_block_loss_nan_probability_gives_nan(softmax):
+    """Clipping must not hide a nan: the divergence guard relies on it."""
+    Y = np.array([[1, 0, 0], [0, 1, 0]], dtype=np.uint8)
+    A2T = np.array([[0.2, np.nan], [0.3, np.nan], [0.5, np.nan]])
+    out = np.empty(2)
+    loss = network.block_loss(Y, np.ones(2), np.arange(2), A2T, softmax,
+                              float(np.finfo(np.float64).eps), out)
+    assert np.isnan(loss)
+    assert np.isfinite(out[0]) and np.isnan(out[1])
+
+
+@SHAPE_PATHS
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("act", ACTIVATIONS)
+@pytest.mark.parametrize("kind", KINDS)
+def test_backward_block(kind, act, dtype, shape, blas):
+    X, Y, sw, theta = _problem(kind, 40, dtype, weighted=True, shape=shape)
+    (d, h), o = shape, _n_outputs(kind)
+    softmax = kind == "multiclass"
+    rows = _rows("subset", 40)
+    m = rows.shape[0]
+    XT, A1T, D1T, A2T = (np.full((k, m), np.nan, dtype=dtype) for k in (d, h, h, o))
+    W1, b1, W2, b2 = network.unpack(theta, d, h, o)
+    network.forward_block(X, rows, W1, b1, W2, b2, CODES[act], SLOPE, softmax, blas,
+                          XT, A1T, A2T)
+    grad = np.full_like(theta, np.nan)
+    gW1, gb1, gW2, gb2 = network.unpack(grad, d, h, o)
+    network.backward_block(Y, sw, rows, W2, CODES[act], SLOPE, blas, XT, A1T, A2T,
+                           D1T, gW1, gb1, gW2, gb2)
+    # The block's sums, before the division by sum(sw) and without the penalty.
+    _, ref = _naive_loss_grad(X, Y, sw, rows, theta, h, act, softmax, 0.0)
+    ref *= sw[rows].astype(np.float64).sum()
+    assert_allclose(grad, ref, **TOL[dtype])
+
+
+LOSS_GRAD_CASES = [
+    # (shape, n_samples, rows case, weighted, alpha, workspace batch size, blas)
+    (NARROW, 7, "all", False, 0.0, None, False),
+    (NARROW, 300, "all", False, 0.5, None, False),  # two blocks of 150
+    (NARROW, 600, "permutation", True, 0.0, None, False),  # three blocks of 200
+    # 533 shuffled rows of 800 in a workspace cut for 800: three blocks of 178.
+    (NARROW, 800, "subset", True, 0.5, 800, True),
+    (NARROW, 2 * network.BLOCK_ROWS, "all", True, 1e-4, None, False),  # even blocks
+    # Enough work per batch for the parallel path (checked below).
+    (WIDE, 600, "permutation", True, 0.1, None, False),
+    (WIDE, 600, "permutation", True, 0.1, None, True),
+]
+
+
+@pytest.mark.parametrize(
+    ("shape", "n", "rows_case", "weighted", "alpha", "batch", "blas"),
+    LOSS_GRAD_CASES,
+)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("act", ACTIVATIONS)
+@pytest.mark.parametrize("kind", KINDS)
+def test_loss_grad(kind, act, dtype, shape, n, rows_case, weighted, alpha, batch,
+                   blas):
+    X, Y, sw, theta = _problem(kind, n, dtype, weighted=weighted, shape=shape)
+    softmax = kind == "multiclass"
+    rows = _rows(rows_case, n)
+    theta_before = theta.copy()
+    loss, grad = _kernel_loss_grad(X, Y, sw, rows, theta, shape[1], act, softmax,
+                                   alpha, blas=blas, batch_size=batch)
+    loss_ref, grad_ref = _naive_loss_grad(X, Y, sw, rows, theta, shape[1], act,
+                                          softmax, alpha)
+    assert_array_equal(theta, theta_before)
+    assert_allclose(loss, loss_ref, **TOL[dtype])
+    assert_allclose(grad, grad_ref, **TOL[dtype])
+
+
+def test_wide_case_takes_the_parallel_path():
+    (d, h), n = WIDE, 600
+    assert network.block_layout(n)[0] > 1
+    assert n * h * (d + 8) >= network.PARALLEL_MIN_WORK
+
+
+@BLAS
+@pytest.mark.parametrize("shape", [NARROW, WIDE], ids=["narrow", "wide"])
+def test_loss_grad_does_not_depend_on_thread_count(shape, blas):
+    X, Y, sw, theta = _problem("multiclass", 5000, np.float64, weighted=True,
+                               shape=shape)
+    rows = _rows("permutation", 5000)
+    results = []
+    for n_threads in sorted({1, numba.config.NUMBA_NUM_THREADS}):
+        previous = numba.get_num_threads()
+        numba.set_num_threads(n_threads)
+        try:
+            results.append(_kernel_loss_grad(X, Y, sw, rows, theta, shape[1], "relu",
+                                             True, 1e-3, blas=blas))
+        finally:
+            numba.set_num_threads(previous)
+    for loss, grad in results[1:]:
+        assert loss == results[0][0]
+        assert_array_equal(grad, results[0][1])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kind", KINDS)
+def test_loss_grad_saturated_outputs(kind, dtype):
+    """Huge weights saturate every output: the loss is clipped, never inf or NaN."""
+    X, Y, sw, theta = _problem(kind, 150, dtype)
+    theta *= dtype(1e4)
+    softmax = kind == "multiclass"
+    rows = np.arange(150)
+    h = NARROW[1]
+    loss, grad = _kernel_loss_grad(X, Y, sw, rows, theta, h, "relu", softmax, 0.0)
+    loss_ref, grad_ref = _naive_loss_grad(X, Y, sw, rows, theta, h, "relu", softmax,
+                                          0.0)
+    assert np.isfinite(loss) and np.isfinite(grad).all()
+    # Some sample is confidently wrong: its clipped loss is -log(eps) per output.
+    assert loss > 0.5 * -np.log(np.finfo(dtype).eps) / 150
+    assert_allclose(loss, loss_ref, rtol=TOL[dtype]["rtol"])
+    assert_allclose(grad, grad_ref, rtol=TOL[dtype]["rtol"],
+                    atol=TOL[dtype]["rtol"] * np.abs(grad_ref).max())
+
+
+@pytest.mark.parametrize(
+    ("shape", "n", "blas"),
+    [(NARROW, 1, False), (NARROW, network.BLOCK_ROWS, False), (NARROW, 300, True),
+     (WIDE, 700, False), (WIDE, 700, True)],
+)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("act", ACTIVATIONS)
+@pytest.mark.parametrize("kind", KINDS)
+def test_predict_proba(kind, act, dtype, shape, n, blas):
+    X, _, _, theta = _problem(kind, n, dtype, shape=shape)
+    o = _n_outputs(kind)
+    softmax = kind == "multiclass"
+    out = np.full((n, o), np.nan, dtype=dtype)
+    network.predict_proba(X, theta, shape[1], CODES[act], SLOPE, softmax, blas, out)
+    X64, theta64 = _as64(X, theta)
+    expected = naive.forward(X64, theta64, shape[1], o, act, SLOPE, softmax)[3]
+    assert_allclose(out, expected, **TOL[dtype])
+
+
+# Gradient checks. Central differences with step 1e-6 have truncation error ~1e-12
+# and rounding error ~1e-16 / 1e-6 = 1e-10 in float64: well inside 1e-6 relative to
+# the gradient's norm.
+FD_STEP = 1e-6
+FD_RTOL = 1e-6
+# float32 analytic gradient against the float64 one on the same (cast) values.
+GRAD32_RTOL = 1e-5
+# (leaky) relu are not differentiable at 0: every hidden pre-activation stays at
+# least this far from 0, far beyond what a step of FD_STEP can move it.
+KINK_MARGIN = 1e-4
+
+
+def _gradient_problem(kind):
+    X, Y, sw, theta = _problem(kind, 25, np.float64, seed=5, weighted=True)
+    return X, Y, sw, theta, np.arange(25)
+
+
+@pytest.mark.parametrize("act", ACTIVATIONS)
+@pytest.mark.parametrize("kind", KINDS)
+def test_gradient_finite_differences(kind, act):
+    X, Y, sw, theta, rows = _gradient_problem(kind)
+    softmax = kind == "multiclass"
+    h, alpha = NARROW[1], 0.3
+    Z1 = naive.forward(X, theta, h, _n_outputs(kind), act, SLOPE, softmax)[0]
+    assert np.abs(Z1).min() > KINK_MARGIN
+    _, grad = _kernel_loss_grad(X, Y, sw, rows, theta, h, act, softmax, alpha)
+    fd = np.empty_like(theta)
+    for p in range(theta.shape[0]):
+        plus, minus = theta.copy(), theta.copy()
+        plus[p] += FD_STEP
+        minus[p] -= FD_STEP
+        loss_plus, _ = _kernel_loss_grad(X, Y, sw, rows, plus, h, act, softmax, alpha)
+        loss_minus, _ = _kernel_loss_grad(X, Y, sw, rows, minus, h, act, softmax,
+                                          alpha)
+        fd[p] = (loss_plus - loss_minus) / (2 * FD_STEP)
+    assert np.linalg.norm(grad) > 1e-2
+    assert np.linalg.norm(grad - fd) <= FD_RTOL * np.linalg.norm(grad)
+
+
+@pytest.mark.parametrize("act", ACTIVATIONS)
+@pytest.mark.parametrize("kind", KINDS)
+def test_gradient_float32_matches_float64(kind, act):
+    X, Y, sw, theta, rows = _gradient_problem(kind)
+    X, sw, theta = (a.astype(np.float32) for a in (X, sw, theta))
+    softmax = kind == "multiclass"
+    h = NARROW[1]
+    loss32, grad32 = _kernel_loss_grad(X, Y, sw, rows, theta, h, act, softmax, 0.3)
+    loss64, grad64 = _kernel_loss_grad(*_as64(X), Y, *_as64(sw), rows,
+                                       *_as64(theta), h, act, softmax, 0.3)
+    assert grad32.dtype == np.float32
+    assert_allclose(loss32, loss64, rtol=GRAD32_RTOL)
+    assert np.linalg.norm(grad32 - grad64) <= GRAD32_RTOL * np.linalg.norm(grad64)
+
+
+@pytest.mark.parametrize("act", ["identity", "logistic", "tanh", "relu"])
+@pytest.mark.parametrize("kind", KINDS)
+def test_naive_matches_sklearn_backprop(kind, act):
+    """The oracle itself against MLPClassifier's private ``_backprop``."""
+    from sklearn.neural_network import MLPClassifier
+
+    X, Y, sw, theta = _problem(kind, 40, np.float64, weighted=True)
+    (d, h), o = NARROW, _n_outputs(kind)
+    softmax = kind == "multiclass"
+    W1, b1, W2, b2 = naive.unpack(theta, d, h, o)
+    mlp = MLPClassifier(hidden_layer_sizes=(h,), activation=act, alpha=0.3)
+    mlp.coefs_, mlp.intercepts_ = [W1, W2], [b1, b2]
+    mlp.n_layers_, mlp.n_outputs_ = 3, o
+    mlp.out_activation_ = "softmax" if softmax else "logistic"
+    loss, coef_grads, intercept_grads = mlp._backprop(
+        X, Y.astype(np.float64), sw, [X, None, None], [None, None], [None, None],
+        [None, None],
+    )
+    expected = naive.pack(coef_grads[0], intercept_grads[0], coef_grads[1],
+                          intercept_grads[1])
+    loss_ref, grad_ref = naive.loss_and_grad(X, Y, sw, theta, h, act, SLOPE, softmax,
+                                             0.3)
+    assert_allclose(loss_ref, loss, rtol=1e-12)
+    assert_allclose(grad_ref, expected, rtol=1e-12, atol=1e-15)

@@ -1,0 +1,254 @@
+"""A plain NumPy reference of the one-hidden-layer network, written from the math.
+
+This is the oracle every kernel is compared against. It never imports fastnn,
+favours the obvious formula over the fast one, and returns new arrays instead of
+writing into buffers. Samples are rows:
+
+    Z1 = X W1 + b1,  A1 = g(Z1),  Z2 = A1 W2 + b2,  A2 = sigmoid(Z2) or softmax(Z2)
+
+The parameter vector is ``theta = [W1 (d*h, row-major), b1 (h), W2 (h*o), b2 (o)]``.
+Losses, gradients, update rules and the stopping bookkeeping follow scikit-learn's
+``MLPClassifier`` (``_base.py``, ``_stochastic_optimizers.py``,
+``_multilayer_perceptron.py``).
+"""
+
+from types import SimpleNamespace
+
+import numpy as np
+
+ACTIVATIONS = ("identity", "logistic", "tanh", "relu", "leaky_relu")
+
+
+def pack(W1, b1, W2, b2):
+    """Flat parameter vector ``[W1, b1, W2, b2]``."""
+    return np.concatenate([W1.ravel(), b1, W2.ravel(), b2])
+
+
+def unpack(theta, n_features, n_hidden, n_outputs):
+    """Copies ``(W1, b1, W2, b2)`` of the flat parameter vector."""
+    d, h, o = n_features, n_hidden, n_outputs
+    sizes = [d * h, h, h * o, o]
+    W1, b1, W2, b2 = np.split(np.array(theta), np.cumsum(sizes)[:-1])
+    return W1.reshape(d, h), b1, W2.reshape(h, o), b2
+
+
+def sigmoid(Z):
+    """``1 / (1 + exp(-z))`` as ``exp(-log(1 + exp(-z)))``, which never overflows."""
+    return np.exp(-np.logaddexp(0, -Z))
+
+
+def softmax(Z):
+    """Row-wise softmax; shifting by the row maximum leaves it unchanged."""
+    E = np.exp(Z - Z.max(axis=1, keepdims=True))
+    return E / E.sum(axis=1, keepdims=True)
+
+
+def activation(name, Z, slope=0.01):
+    """Hidden activation ``g(Z)``."""
+    if name == "identity":
+        return Z.copy()
+    if name == "logistic":
+        return sigmoid(Z)
+    if name == "tanh":
+        return np.tanh(Z)
+    if name == "relu":
+        return np.maximum(Z, 0)
+    if name == "leaky_relu":
+        return np.where(Z > 0, Z, slope * Z)
+    raise ValueError(name)
+
+
+def activation_derivative(name, Z, slope=0.01):
+    """``g'(Z)`` from the *input* ``Z``; at the kink of (leaky) relu, the left slope."""
+    if name == "identity":
+        return np.ones_like(Z)
+    if name == "logistic":
+        s = sigmoid(Z)
+        return s * (1 - s)
+    if name == "tanh":
+        return 1 - np.tanh(Z) ** 2
+    if name == "relu":
+        return (Z > 0).astype(Z.dtype)
+    if name == "leaky_relu":
+        return np.where(Z > 0, 1, slope).astype(Z.dtype)
+    raise ValueError(name)
+
+
+def forward(X, theta, n_hidden, n_outputs, act, slope, softmax_out):
+    """Return ``(Z1, A1, Z2, A2)`` for every row of ``X``."""
+    W1, b1, W2, b2 = unpack(theta, X.shape[1], n_hidden, n_outputs)
+    Z1 = X @ W1 + b1
+    A1 = activation(act, Z1, slope)
+    Z2 = A1 @ W2 + b2
+    A2 = softmax(Z2) if softmax_out else sigmoid(Z2)
+    return Z1, A1, Z2, A2
+
+
+def sample_losses(Y, A2, softmax_out, eps):
+    """Per-sample log-loss of the probabilities ``A2`` clipped to ``[eps, 1 - eps]``.
+
+    Categorical cross-entropy for softmax; otherwise the sum over outputs of the
+    binary cross-entropy (binary and multilabel).
+    """
+    Y = Y.astype(np.float64)
+    P = np.clip(A2.astype(np.float64), eps, 1 - eps)
+    if softmax_out:
+        return -(Y * np.log(P)).sum(axis=1)
+    return -(Y * np.log(P) + (1 - Y) * np.log(1 - P)).sum(axis=1)
+
+
+def loss_and_grad(X, Y, sw, theta, n_hidden, act, slope, softmax_out, alpha,
+                  eps=None):
+    """MLPClassifier's objective on ``(X, Y, sw)`` and its gradient (flat).
+
+    ``loss = sum(sw * l) / s + alpha (||W1||^2 + ||W2||^2) / (2 s)``, ``s = sum(sw)``.
+    ``eps`` defaults to the machine epsilon of ``X.dtype``.
+    """
+    if eps is None:
+        eps = np.finfo(X.dtype).eps
+    n_outputs = Y.shape[1]
+    W1, _, W2, _ = unpack(theta, X.shape[1], n_hidden, n_outputs)
+    Z1, A1, _, A2 = forward(X, theta, n_hidden, n_outputs, act, slope, softmax_out)
+    s = sw.sum()
+    penalty = alpha * ((W1**2).sum() + (W2**2).sum()) / (2 * s)
+    loss = (sw * sample_losses(Y, A2, softmax_out, eps)).sum() / s + penalty
+    # Logistic and softmax are the canonical links of the log-loss: dL/dZ2 = A2 - Y.
+    dZ2 = (A2 - Y) * sw[:, None]
+    dW2 = (A1.T @ dZ2 + alpha * W2) / s
+    db2 = dZ2.sum(axis=0) / s
+    dZ1 = (dZ2 @ W2.T) * activation_derivative(act, Z1, slope)
+    dW1 = (X.T @ dZ1 + alpha * W1) / s
+    db1 = dZ1.sum(axis=0) / s
+    return loss, pack(dW1, db1, dW2, db2)
+
+
+def accuracy(X, Y, sw, theta, n_hidden, act, slope, softmax_out):
+    """Weighted share of rows whose predicted labels all match ``Y``.
+
+    The predicted class is the argmax for softmax, and for logistic outputs every
+    output is thresholded at 0.5 (as ``LabelBinarizer.inverse_transform``).
+    """
+    A2 = forward(X, theta, n_hidden, Y.shape[1], act, slope, softmax_out)[3]
+    if softmax_out:
+        correct = Y[np.arange(len(Y)), A2.argmax(axis=1)] == 1
+    else:
+        correct = ((A2 > 0.5) == (Y == 1)).all(axis=1)
+    return (sw * correct).sum() / sw.sum()
+
+
+def gd_update(theta, grad, lr):
+    """Plain gradient step: MLP's sgd with momentum 0, ``theta + (0 v - lr g)``."""
+    return theta - lr * grad
+
+
+def sgd_update(theta, grad, velocity, lr, momentum, nesterov):
+    """sklearn's ``SGDOptimizer``: return ``(theta, velocity)``."""
+    velocity = momentum * velocity - lr * grad
+    if nesterov:
+        update = momentum * velocity - lr * grad
+    else:
+        update = velocity
+    return theta + update, velocity
+
+
+def adam_update(theta, grad, m, v, t, lr_init, beta_1, beta_2, epsilon):
+    """sklearn's ``AdamOptimizer`` at (1-based) step ``t``: ``(theta, m, v)``."""
+    m = beta_1 * m + (1 - beta_1) * grad
+    v = beta_2 * v + (1 - beta_2) * grad**2
+    lr = lr_init * np.sqrt(1 - beta_2**t) / (1 - beta_1**t)
+    return theta - lr * m / (np.sqrt(v) + epsilon), m, v
+
+
+class Stopping:
+    """The per-epoch tail of ``MLPClassifier._fit_stochastic`` (no early stopping).
+
+    ``_update_no_improvement_count`` on the training loss, the optimizer's
+    ``iteration_ends`` (invscaling) and ``trigger_stopping`` (adaptive divides the
+    learning rate by 5 instead of stopping, until it reaches 1e-6). ``solver`` is
+    ``"gd"``, ``"sgd"`` or ``"adam"``; gd behaves as sgd.
+    """
+
+    def __init__(self, solver, schedule, lr_init, power_t, tol, n_iter_no_change):
+        self.solver = solver
+        self.schedule = schedule
+        self.lr_init = lr_init
+        self.learning_rate = lr_init
+        self.power_t = power_t
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.best_loss = np.inf
+        self.no_improvement_count = 0
+        self.t = 0
+
+    def epoch_ends(self, loss, n_samples):
+        """Record one epoch of ``n_samples`` with mean loss ``loss``; True: stop."""
+        self.t += n_samples
+        if loss > self.best_loss - self.tol:
+            self.no_improvement_count += 1
+        else:
+            self.no_improvement_count = 0
+        if loss < self.best_loss:
+            self.best_loss = loss
+        if self.solver != "adam" and self.schedule == "invscaling":
+            self.learning_rate = self.lr_init / (self.t + 1) ** self.power_t
+        if self.no_improvement_count > self.n_iter_no_change:
+            if self.solver == "adam" or self.schedule != "adaptive":
+                return True
+            if self.learning_rate <= 1e-6:
+                return True
+            self.learning_rate /= 5.0
+            self.no_improvement_count = 0
+        return False
+
+
+def train(X, Y, sw, orders, theta, n_epochs, n_hidden, act, slope, softmax_out,
+          alpha, solver, batch_size, schedule="constant", lr_init=0.1, power_t=0.5,
+          momentum=0.9, nesterov=True, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
+          tol=1e-4, n_iter_no_change=10, val_rows=None):
+    """MLPClassifier's stochastic training loop, epoch by epoch.
+
+    Epoch ``e`` visits the training samples in the order ``orders[e % len(orders)]``,
+    in batches of consecutive slices (the last one may be smaller). With
+    ``val_rows``, early stopping: the accuracy on those rows drives ``Stopping``
+    (as minus the score) and the weights of the best score are kept in ``best``.
+    Returns ``theta, loss_curve, converged, val_scores, best``; stops early when
+    ``Stopping`` says so.
+    """
+    theta = np.array(theta)
+    n = orders.shape[1]
+    slot1 = np.zeros_like(theta)
+    slot2 = np.zeros_like(theta)
+    stopping = Stopping(solver, schedule, lr_init, power_t, tol, n_iter_no_change)
+    out = SimpleNamespace(loss_curve=[], converged=False, val_scores=[], best=None)
+    step = 0
+    for epoch in range(n_epochs):
+        order = orders[epoch % len(orders)]
+        total = 0.0
+        for start in range(0, n, batch_size):
+            rows = order[start : start + batch_size]
+            loss, grad = loss_and_grad(X[rows], Y[rows], sw[rows], theta, n_hidden,
+                                       act, slope, softmax_out, alpha)
+            total += loss * len(rows)
+            step += 1
+            lr = stopping.learning_rate
+            if solver == "adam":
+                theta, slot1, slot2 = adam_update(theta, grad, slot1, slot2, step,
+                                                  lr_init, beta_1, beta_2, epsilon)
+            elif solver == "sgd":
+                theta, slot1 = sgd_update(theta, grad, slot1, lr, momentum, nesterov)
+            else:
+                theta = gd_update(theta, grad, lr)
+        out.loss_curve.append(total / n)
+        metric = total / n
+        if val_rows is not None:
+            score = accuracy(X[val_rows], Y[val_rows], sw[val_rows], theta, n_hidden,
+                             act, slope, softmax_out)
+            out.val_scores.append(score)
+            metric = -score
+            if metric < stopping.best_loss:
+                out.best = theta.copy()
+        if stopping.epoch_ends(metric, n):
+            out.converged = True
+            break
+    out.theta = theta
+    return out
