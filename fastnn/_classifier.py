@@ -106,7 +106,12 @@ class ShallowNNClassifier(ClassifierMixin, BaseEstimator):
         is the gradient tolerance ``gtol``.
 
     verbose : bool, default=False
-        Whether to print the loss of each epoch.
+        Whether to print the loss of each epoch. Lines appear as training goes,
+        once per chunk of epochs (about every 0.1 s).
+
+    progress_bar : bool, default=False
+        Show a ``tqdm`` progress bar (epochs, current loss, ETA) during ``fit``.
+        Requires the optional ``tqdm`` package.
 
     warm_start : bool, default=False
         When set to True, reuse the solution of the previous call to fit as
@@ -249,6 +254,7 @@ class ShallowNNClassifier(ClassifierMixin, BaseEstimator):
         "random_state": ["random_state"],
         "tol": [Interval(Real, 0, None, closed="left")],
         "verbose": ["verbose"],
+        "progress_bar": ["boolean"],
         "warm_start": ["boolean"],
         "momentum": [Interval(Real, 0, 1, closed="both")],
         "nesterovs_momentum": ["boolean"],
@@ -282,6 +288,7 @@ class ShallowNNClassifier(ClassifierMixin, BaseEstimator):
         random_state=None,
         tol=1e-4,
         verbose=False,
+        progress_bar=False,
         warm_start=False,
         momentum=0.9,
         nesterovs_momentum=True,
@@ -308,6 +315,7 @@ class ShallowNNClassifier(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.tol = tol
         self.verbose = verbose
+        self.progress_bar = progress_bar
         self.warm_start = warm_start
         self.momentum = momentum
         self.nesterovs_momentum = nesterovs_momentum
@@ -672,6 +680,7 @@ class ShallowNNClassifier(ClassifierMixin, BaseEstimator):
         )
         chunk = 1
         status = training.RUNNING
+        bar = self._progress_bar(max_epochs)
         try:
             while self.n_iter_ < max_epochs and status == training.RUNNING:
                 chunk = min(chunk, max_epochs - self.n_iter_)
@@ -692,13 +701,32 @@ class ShallowNNClassifier(ClassifierMixin, BaseEstimator):
                     )
                 elapsed = time.perf_counter() - tic
                 self._record_epochs(losses[:done], scores[:done], state)
+                if bar is not None and done:
+                    bar.update(done)
+                    bar.set_postfix(loss=f"{losses[done - 1]:.6f}", refresh=False)
                 if status == training.DIVERGED:
                     self._diverged()
                 per_epoch = elapsed / max(done, 1)
                 chunk = int(min(max(1, _CHUNK_SECONDS / per_epoch), 2 * chunk + 1))
         except KeyboardInterrupt:
             warnings.warn("Training interrupted by user.", stacklevel=4)
+        finally:
+            if bar is not None:
+                bar.close()
         return status
+
+    def _progress_bar(self, max_epochs):
+        if not self.progress_bar:
+            return None
+        try:
+            from tqdm.auto import tqdm
+        except ImportError as exc:
+            raise ImportError(
+                "progress_bar=True requires the optional package tqdm: "
+                "pip install tqdm"
+            ) from exc
+        return tqdm(total=max_epochs, initial=self.n_iter_, unit="epoch",
+                    desc="ShallowNNClassifier")
 
     def _report_end(self, status, incremental):
         if status == training.CONVERGED and self.verbose:

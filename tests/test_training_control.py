@@ -364,3 +364,41 @@ def test_sigint_interrupts_fit_and_leaves_usable_model(early):
     assert lines["predict"] == "True"
     if early:
         assert lines["best"] == "True True"
+
+
+def test_progress_bar_counts_epochs_and_shows_loss(capsys):
+    pytest.importorskip("tqdm")
+    from fastnn import make_flower
+
+    X, y = make_flower()
+    clf = ShallowNNClassifier(4, "tanh", solver="gd", learning_rate_init=1.2,
+                              max_iter=300, tol=0.0, n_iter_no_change=1000,
+                              random_state=0, progress_bar=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, y)
+    err = capsys.readouterr().err
+    assert "300/300" in err
+    assert f"loss={clf.loss_:.6f}" in err
+
+
+def test_progress_bar_without_tqdm_says_what_to_install(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_tqdm(name, *args, **kwargs):
+        if name.startswith("tqdm"):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_tqdm)
+    X, y = fastnn_make_flower_small()
+    with pytest.raises(ImportError, match="pip install tqdm"):
+        ShallowNNClassifier(3, solver="gd", max_iter=2, progress_bar=True).fit(X, y)
+
+
+def fastnn_make_flower_small():
+    from fastnn import make_flower
+
+    return make_flower(40)
