@@ -7,8 +7,8 @@ writing into buffers. Samples are rows:
     Z1 = X W1 + b1,  A1 = g(Z1),  Z2 = A1 W2 + b2,  A2 = sigmoid(Z2) or softmax(Z2)
 
 The parameter vector is ``theta = [W1 (d*h, row-major), b1 (h), W2 (h*o), b2 (o)]``.
-Losses, gradients, update rules and the stopping bookkeeping follow scikit-learn's
-``MLPClassifier`` (``_base.py``, ``_stochastic_optimizers.py``,
+Losses, gradients, accuracy, update rules and the stopping bookkeeping follow
+scikit-learn's ``MLPClassifier`` (``_base.py``, ``_stochastic_optimizers.py``,
 ``_multilayer_perceptron.py``).
 """
 
