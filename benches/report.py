@@ -209,6 +209,7 @@ def _header(info, scenarios, config, args, loads):
         "",
         f"- date: {info['date']}",
         f"- CPU: {info['cpu']}, {info['cores']} cores",
+        f"- fastnn {info['fastnn']}",
         f"- Python {info['python']}, numpy {info['numpy']}, numba {info['numba']}, "
         f"scikit-learn {info['sklearn']}, torch {info['torch'] or 'not installed'}",
         "- threads: " + ", ".join(f"{k}={v}" for k, v in threads.items())

@@ -535,6 +535,23 @@ def flops_per_epoch(n, d, h, o):
     return 4 * n * d * h + 6 * n * h * o
 
 
+def _fastnn_revision():
+    """fastnn's version and git commit, ``+dirty`` when fastnn/ has local edits."""
+    import fastnn
+
+    root = Path(fastnn.__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True,
+            text=True, check=True).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "fastnn"], cwd=root,
+            capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return fastnn.__version__
+    return f"{fastnn.__version__} (git {commit}{'+dirty' if dirty else ''})"
+
+
 def machine_info():
     """Date, CPU, cores and library versions, for the report's header."""
     import numba
@@ -550,6 +567,7 @@ def machine_info():
         pass
     info = {
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "fastnn": _fastnn_revision(),
         "cpu": cpu,
         "cores": os.cpu_count(),
         "python": platform.python_version(),
