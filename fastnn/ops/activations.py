@@ -60,7 +60,9 @@ def tanh_grad(a, slope):
 
 
 def relu(z, slope):
-    return z if z > 0 else 0.0
+    # Written so that nan passes through (as np.maximum does): the divergence
+    # guard must see it.
+    return 0.0 if z <= 0 else z
 
 
 def relu_grad(a, slope):

@@ -468,3 +468,12 @@ def test_naive_matches_sklearn_backprop(kind, act):
                                              0.3)
     assert_allclose(loss_ref, loss, rtol=1e-12)
     assert_allclose(grad_ref, expected, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("act", ["relu", "leaky_relu", "logistic", "tanh"])
+def test_activate_passes_nan_through(act):
+    """A nan pre-activation must stay nan, or the divergence guard cannot see it."""
+    Z = np.array([[np.nan, np.inf, -np.inf, -1.0, 2.0]])
+    network.activate(Z, CODES[act], SLOPE)
+    assert np.isnan(Z[0, 0])
+    assert np.all(np.isfinite(Z[0, 3:]))
