@@ -540,7 +540,7 @@ class ShallowNNClassifier(ClassifierMixin, BaseEstimator):
         """Minimise the full-batch loss with L-BFGS-B, one kernel call per step."""
         rows = np.arange(X.shape[0])
         grad = np.empty_like(theta)
-        blas = network.use_blas(X.shape[1], self.n_hidden)
+        blas = network.use_blas(X.shape[1], self.n_hidden, X.dtype)
         work = network.workspace(
             X.shape[1], self.n_hidden, Y.shape[1], X.shape[0], X.dtype
         )
@@ -674,7 +674,7 @@ class ShallowNNClassifier(ClassifierMixin, BaseEstimator):
             float(self.tol),
             float(self.n_iter_no_change),
         )
-        blas = network.use_blas(X.shape[1], self.n_hidden)
+        blas = network.use_blas(X.shape[1], self.n_hidden, X.dtype)
         work = network.workspace(
             X.shape[1], self.n_hidden, Y.shape[1], batch_size, X.dtype
         )
@@ -785,7 +785,7 @@ class ShallowNNClassifier(ClassifierMixin, BaseEstimator):
         theta = self._pack()
         out = np.empty((X.shape[0], self.n_outputs_), dtype=theta.dtype)
         X = np.ascontiguousarray(X, dtype=theta.dtype)
-        blas = network.use_blas(X.shape[1], self.n_hidden)
+        blas = network.use_blas(X.shape[1], self.n_hidden, X.dtype)
         with threads.parallel_section(blas):
             network.predict_proba(X, theta, *self._kernel_args(), blas, out)
         return out

@@ -3,13 +3,16 @@
 Parameters live in one flat vector ``theta = [W1, b1, W2, b2]`` (row-major), so
 optimizers and L-BFGS see a single array; :func:`unpack` gives the layer views.
 
-A batch is cut into a fixed number of row blocks (:func:`block_layout`); each
-block gathers its rows *transposed* (features x rows, the lecture's column
-layout), so every elementwise loop runs over contiguous rows and vectorises even
-when the layers are tiny. Blocks run in parallel, each into its own partial
-gradient, and the partials are added in block order: the result does not depend
-on the number of threads. Wide layers go through BLAS (``np.dot``), narrow ones
-through hand loops; the caller picks with ``use_blas``.
+A batch is cut into a fixed number of row blocks (:func:`block_layout`). Inside a
+block, activations and deltas are stored *transposed* (units x rows, the
+lecture's column layout), so every elementwise loop runs over contiguous rows and
+vectorises even when the layers are tiny. Blocks run in parallel, each into its
+own partial gradient, and the partials are added in block order: the result does
+not depend on the number of threads.
+
+Narrow layers go through hand loops, which read the block's inputs transposed
+(features x rows); wide layers go through BLAS (``np.dot``), which reads them as
+gathered rows. The caller picks with :func:`use_blas`.
 """
 
 
@@ -21,11 +24,15 @@ from ..ops import activations as act_ops
 from ..ops import losses as loss_ops
 from . import fastmath
 
-#: Rows per block: enough to amortise a BLAS call, small enough to stay in cache.
-BLOCK_ROWS = 256
-#: Use BLAS once a layer's weight matrix has this many entries (measured on a
-#: 2-core AVX-512 machine: below it the hand loops win, above it sgemm does).
-BLAS_MIN_WEIGHTS = 2048
+#: Most rows per block of a batch worth parallelising: two blocks per
+#: default-sized batch (200 rows), so that both cores work.
+BLOCK_ROWS = 128
+#: Most rows per block of a batch too small to parallelise: fewer, longer loops.
+SERIAL_BLOCK_ROWS = 512
+#: Use BLAS once ``n_features * n_hidden`` reaches this (per dtype): below it the
+#: hand loops win, above it sgemm/dgemm do (measured with
+#: ``benches/crossover.py`` on a 2-core AVX-512 machine).
+BLAS_MIN_WEIGHTS = {np.dtype(np.float32): 512, np.dtype(np.float64): 1024}
 #: Multiply-adds per batch under which one thread beats waking the others.
 PARALLEL_MIN_WORK = 1 << 18
 
@@ -49,34 +56,46 @@ def n_params(n_features, n_hidden, n_outputs):
     return n_features * n_hidden + n_hidden + n_hidden * n_outputs + n_outputs
 
 
-def block_layout(batch_size):
+@jit
+def parallel_pays(n_rows, n_features, n_hidden):
+    """Whether a batch carries enough work (hidden units x rows) for threads."""
+    return n_rows * n_hidden * (n_features + 8) >= PARALLEL_MIN_WORK
+
+
+def block_layout(batch_size, n_features, n_hidden):
     """``(n_blocks, block_rows)`` for batches of ``batch_size`` rows.
 
-    Depends on the batch size only, never on the thread count.
+    Depends on the shapes only, never on the thread count.
     """
-    n_blocks = -(-batch_size // BLOCK_ROWS)
+    most = (BLOCK_ROWS if parallel_pays(batch_size, n_features, n_hidden)
+            else SERIAL_BLOCK_ROWS)
+    n_blocks = -(-batch_size // most)
     return n_blocks, -(-batch_size // n_blocks)
 
 
-def use_blas(n_features, n_hidden):
+def use_blas(n_features, n_hidden, dtype=np.float64):
     """Whether the layer shapes are wide enough for BLAS to beat hand loops."""
-    return n_features * n_hidden >= BLAS_MIN_WEIGHTS
+    return n_features * n_hidden >= BLAS_MIN_WEIGHTS[np.dtype(dtype)]
 
 
 def workspace(n_features, n_hidden, n_outputs, batch_size, dtype):
     """Buffers for :func:`loss_grad`, allocated once per fit.
 
-    One row per block: transposed inputs, hidden activations, hidden deltas,
-    output activations, and the block's partial gradient.
+    One row per block: inputs, targets, sample weights, hidden activations, hidden
+    deltas, output activations, the block's partial gradient; then each block's
+    loss and weight sums.
     """
-    n_blocks, rows = block_layout(batch_size)
+    n_blocks, rows = block_layout(batch_size, n_features, n_hidden)
     p = n_params(n_features, n_hidden, n_outputs)
     return (
         np.empty((n_blocks, n_features * rows), dtype=dtype),
+        np.empty((n_blocks, n_outputs * rows), dtype=dtype),
+        np.empty((n_blocks, rows), dtype=dtype),
         np.empty((n_blocks, n_hidden * rows), dtype=dtype),
         np.empty((n_blocks, n_hidden * rows), dtype=dtype),
         np.empty((n_blocks, n_outputs * rows), dtype=dtype),
         np.empty((n_blocks, p), dtype=dtype),
+        np.empty((2, n_blocks)),
     )
 
 
@@ -92,51 +111,63 @@ def unpack(theta, n_features, n_hidden, n_outputs):
 
 
 @jit
-def activate(Z, activation, slope):
-    """Apply the hidden activation to ``Z`` in place (branch hoisted out of loops)."""
-    Z = Z.ravel()
-    if activation == act_ops.LOGISTIC:
-        for r in range(Z.shape[0]):
-            Z[r] = _logistic(Z[r], slope)
-    elif activation == act_ops.TANH:
-        for r in range(Z.shape[0]):
-            Z[r] = _tanh(Z[r], slope)
-    elif activation == act_ops.RELU:
-        for r in range(Z.shape[0]):
-            Z[r] = _relu(Z[r], slope)
-    elif activation == act_ops.LEAKY_RELU:
-        for r in range(Z.shape[0]):
-            Z[r] = _leaky_relu(Z[r], slope)
+def activate(ZT, b, activation, slope):
+    """``ZT = g(ZT + b[:, None])`` in place (the branch hoisted out of the loops)."""
+    h, m = ZT.shape
+    for j in range(h):
+        z = ZT[j]
+        bj = b[j]
+        if activation == act_ops.LOGISTIC:
+            for r in range(m):
+                z[r] = _logistic(z[r] + bj, slope)
+        elif activation == act_ops.TANH:
+            for r in range(m):
+                z[r] = _tanh(z[r] + bj, slope)
+        elif activation == act_ops.RELU:
+            for r in range(m):
+                z[r] = _relu(z[r] + bj, slope)
+        elif activation == act_ops.LEAKY_RELU:
+            for r in range(m):
+                z[r] = _leaky_relu(z[r] + bj, slope)
+        else:
+            for r in range(m):
+                z[r] = _identity(z[r] + bj, slope)
 
 
 @jit
-def activation_backward(D, A, activation, slope):
-    """Multiply ``D`` in place by g'(z), written from the output ``A = g(z)``."""
-    D = D.ravel()
-    A = A.ravel()
-    if activation == act_ops.LOGISTIC:
-        for r in range(D.shape[0]):
-            D[r] *= _logistic_grad(A[r], slope)
-    elif activation == act_ops.TANH:
-        for r in range(D.shape[0]):
-            D[r] *= _tanh_grad(A[r], slope)
-    elif activation == act_ops.RELU:
-        for r in range(D.shape[0]):
-            D[r] *= _relu_grad(A[r], slope)
-    elif activation == act_ops.LEAKY_RELU:
-        for r in range(D.shape[0]):
-            D[r] *= _leaky_relu_grad(A[r], slope)
+def activation_backward(DT, AT, activation, slope):
+    """Multiply ``DT`` in place by g'(z), written from the output ``AT = g(z)``."""
+    h, m = DT.shape
+    for j in range(h):
+        dlt = DT[j]
+        a = AT[j]
+        if activation == act_ops.LOGISTIC:
+            for r in range(m):
+                dlt[r] *= _logistic_grad(a[r], slope)
+        elif activation == act_ops.TANH:
+            for r in range(m):
+                dlt[r] *= _tanh_grad(a[r], slope)
+        elif activation == act_ops.RELU:
+            for r in range(m):
+                dlt[r] *= _relu_grad(a[r], slope)
+        elif activation == act_ops.LEAKY_RELU:
+            for r in range(m):
+                dlt[r] *= _leaky_relu_grad(a[r], slope)
 
 
 @jit
-def output_activate(ZT, softmax):
-    """Logistic per output (binary, multilabel) or softmax per sample, in place.
+def output_activate(ZT, b, softmax):
+    """Logistic per output (binary, multilabel) or softmax per sample of ``ZT + b``.
 
-    ``ZT`` is (n_outputs, n_rows). Softmax subtracts each sample's maximum first,
-    so any finite input gives probabilities in [0, 1] without overflow.
+    ``ZT`` is (n_outputs, n_rows), overwritten. Softmax subtracts each sample's
+    maximum first, so any finite input gives probabilities in [0, 1] without
+    overflow.
     """
     o, m = ZT.shape
     if softmax:
+        for c in range(o):
+            for r in range(m):
+                ZT[c, r] += b[c]
         for r in range(m):
             zmax = ZT[0, r]
             for c in range(1, o):
@@ -152,66 +183,98 @@ def output_activate(ZT, softmax):
                 ZT[c, r] /= total
     else:
         for c in range(o):
+            bc = b[c]
             for r in range(m):
-                ZT[c, r] = _logistic(ZT[c, r], 0.0)
+                ZT[c, r] = _logistic(ZT[c, r] + bc, 0.0)
 
 
 @jit
-def _dense_t(W, b, XT, ZT, blas):
-    """``ZT = W^T XT + b[:, None]``: a layer's pre-activations, transposed."""
-    if blas:
-        np.dot(W.T, XT, ZT)
-        for j in range(ZT.shape[0]):
-            for r in range(ZT.shape[1]):
-                ZT[j, r] += b[j]
-    else:
-        for j in range(ZT.shape[0]):
-            for r in range(ZT.shape[1]):
-                ZT[j, r] = b[j]
-            for k in range(XT.shape[0]):
-                w = W[k, j]
-                for r in range(ZT.shape[1]):
-                    ZT[j, r] += w * XT[k, r]
+def _matmul_t(W, XT, ZT):
+    """``ZT = W^T XT`` by hand loops, vectorised over the block's rows."""
+    for j in range(ZT.shape[0]):
+        z = ZT[j]
+        z[:] = 0.0
+        for k in range(XT.shape[0]):
+            w = W[k, j]
+            x = XT[k]
+            for r in range(z.shape[0]):
+                z[r] += w * x[r]
 
 
 @jit
 def _gather_t(X, rows, XT):
-    """``XT = X[rows].T``: the block's samples as columns."""
+    """``XT = X[rows].T``: the block's samples as columns (for the hand loops)."""
+    for k in range(XT.shape[0]):
+        for r in range(rows.shape[0]):
+            XT[k, r] = X[rows[r], k]
+
+
+@jit
+def _gather(X, rows, XB):
+    """``XB = X[rows]``: whole rows copied (for BLAS, which reads them transposed)."""
     for r in range(rows.shape[0]):
-        i = rows[r]
-        for k in range(XT.shape[0]):
-            XT[k, r] = X[i, k]
+        XB[r] = X[rows[r]]
 
 
 @jit
 def forward_block(X, rows, W1, b1, W2, b2, activation, slope, softmax, blas,
-                  XT, A1T, A2T):
+                  xbuf, A1T, A2T):
     """Forward pass of the samples ``X[rows]``, transposed.
 
-    Fills ``XT = X[rows]^T``, ``A1T = g(W1^T XT + b1)`` and
-    ``A2T = out(W2^T A1T + b2)``, each of ``len(rows)`` columns.
+    Fills ``A1T = g(W1^T X[rows]^T + b1)`` and ``A2T = out(W2^T A1T + b2)``, each
+    of ``len(rows)`` columns. ``xbuf`` receives the block's inputs, which
+    :func:`backward_block` reads again: ``X[rows]`` (rows x features) on the BLAS
+    path, its transpose on the hand-loop path.
     """
-    _gather_t(X, rows, XT)
-    _dense_t(W1, b1, XT, A1T, blas)
-    activate(A1T, activation, slope)
-    _dense_t(W2, b2, A1T, A2T, blas)
-    output_activate(A2T, softmax)
+    m, d = rows.shape[0], X.shape[1]
+    if blas:
+        XB = xbuf[: m * d].reshape((m, d))
+        _gather(X, rows, XB)
+        np.dot(W1.T, XB.T, A1T)
+        activate(A1T, b1, activation, slope)
+        np.dot(W2.T, A1T, A2T)
+    else:
+        XT = xbuf[: d * m].reshape((d, m))
+        _gather_t(X, rows, XT)
+        _matmul_t(W1, XT, A1T)
+        activate(A1T, b1, activation, slope)
+        _matmul_t(W2, A1T, A2T)
+    output_activate(A2T, b2, softmax)
 
 
 @jit
-def block_loss(Y, sample_weight, rows, A2T, softmax, eps, out):
-    """Weighted log-loss of each sample of ``rows`` into ``out``; returns the sum."""
+def gather_targets(Y, sample_weight, rows, YT, sw):
+    """``YT = Y[rows].T`` and ``sw = sample_weight[rows]``; returns ``sum(sw)``.
+
+    Copied once per block so that the loss and delta loops read contiguous
+    memory: LLVM does not vectorise loops that gather through ``rows``.
+    """
+    for c in range(YT.shape[0]):
+        for r in range(rows.shape[0]):
+            YT[c, r] = Y[rows[r], c]
+    s = 0.0
+    for r in range(rows.shape[0]):
+        sw[r] = sample_weight[rows[r]]
+        s += sw[r]
+    return s
+
+
+@jit
+def block_loss(YT, sw, A2T, softmax, eps, out):
+    """Weighted log-loss of each sample (column) of ``A2T`` into ``out``; its sum."""
     o, m = A2T.shape
     for r in range(m):
         out[r] = 0.0
-    for c in range(o):
-        for r in range(m):
-            if softmax:
-                out[r] += _softmax_loss_term(A2T[c, r], Y[rows[r], c], eps)
-            else:
-                out[r] += _logistic_loss(A2T[c, r], Y[rows[r], c], eps)
+    if softmax:
+        for c in range(o):
+            for r in range(m):
+                out[r] += _softmax_loss_term(A2T[c, r], YT[c, r], eps)
+    else:
+        for c in range(o):
+            for r in range(m):
+                out[r] += _logistic_loss(A2T[c, r], YT[c, r], eps)
     for r in range(m):
-        out[r] *= sample_weight[rows[r]]
+        out[r] *= sw[r]
     return total(out[:m])
 
 
@@ -239,75 +302,147 @@ def _outer_sum(AT, BT, G, blas):
 
 
 @jit
-def backward_block(Y, sample_weight, rows, W2, activation, slope, blas, XT, A1T,
-                   A2T, D1T, gW1, gb1, gW2, gb2):
+def backward_block(YT, sw, W2, activation, slope, blas, xbuf, A1T, A2T, D1T, gW1,
+                   gb1, gW2, gb2):
     """Write the block's unnormalised gradient sums into ``gW1, gb1, gW2, gb2``.
 
     The output delta is ``A2 - Y`` because logistic and softmax are the canonical
     links of the log-loss; it is weighted by ``sample_weight`` and written over
-    ``A2T``. ``D1T = (W2 delta2^T) * g'(Z1)`` is the hidden delta.
+    ``A2T``. ``D1T = (W2 delta2^T) * g'(Z1)`` is the hidden delta. ``xbuf`` holds
+    the inputs as :func:`forward_block` left them; ``YT`` and ``sw`` the targets
+    and weights as :func:`gather_targets` left them.
     """
     o, m = A2T.shape
-    for r in range(m):
-        i = rows[r]
-        w = sample_weight[i]
-        for c in range(o):
-            A2T[c, r] = (A2T[c, r] - Y[i, c]) * w
+    d = gW1.shape[0]
     for c in range(o):
+        for r in range(m):
+            A2T[c, r] = (A2T[c, r] - YT[c, r]) * sw[r]
         gb2[c] = total(A2T[c])
     _outer_sum(A1T, A2T, gW2, blas)
     if blas:
         np.dot(W2, A2T, D1T)
     else:
         for j in range(D1T.shape[0]):
-            for r in range(m):
-                D1T[j, r] = 0.0
+            dj = D1T[j]
+            dj[:] = 0.0
             for c in range(o):
                 w = W2[j, c]
                 for r in range(m):
-                    D1T[j, r] += w * A2T[c, r]
+                    dj[r] += w * A2T[c, r]
     activation_backward(D1T, A1T, activation, slope)
     for j in range(D1T.shape[0]):
         gb1[j] = total(D1T[j])
-    _outer_sum(XT, D1T, gW1, blas)
+    if blas:
+        XB = xbuf[: m * d].reshape((m, d))
+        np.dot(XB.T, D1T.T, gW1)
+    else:
+        _outer_sum(xbuf[: d * m].reshape((d, m)), D1T, gW1, False)
 
 
 @jit
-def _block_loss_grad(b, X, Y, sample_weight, rows, theta, n_hidden, activation,
-                     slope, softmax, eps, blas, work, losses, weights):
+def _block_loss_grad(b, n_blocks, X, Y, sample_weight, rows, theta, n_hidden,
+                     activation, slope, softmax, eps, blas, work):
     """Forward and backward pass of block ``b`` into its own slots of ``work``."""
     d = X.shape[1]
     h = n_hidden
     o = Y.shape[1]
     W1, b1, W2, b2 = unpack(theta, d, h, o)
-    ws_x, ws_a1, ws_d1, ws_a2, ws_g = work
+    ws_x, ws_y, ws_w, ws_a1, ws_d1, ws_a2, ws_g, ws_sums = work
     n = rows.shape[0]
-    step = -(-n // losses.shape[0])
+    step = -(-n // n_blocks)
     block = rows[b * step : min((b + 1) * step, n)]
     m = block.shape[0]
-    XT = ws_x[b, : d * m].reshape((d, m))
     A1T = ws_a1[b, : h * m].reshape((h, m))
     D1T = ws_d1[b, : h * m].reshape((h, m))
     A2T = ws_a2[b, : o * m].reshape((o, m))
+    YT = ws_y[b, : o * m].reshape((o, m))
+    sw = ws_w[b, :m]
     gW1, gb1, gW2, gb2 = unpack(ws_g[b], d, h, o)
+    ws_sums[1, b] = gather_targets(Y, sample_weight, block, YT, sw)
     forward_block(X, block, W1, b1, W2, b2, activation, slope, softmax, blas,
-                  XT, A1T, A2T)
+                  ws_x[b], A1T, A2T)
     # D1T is free until backward_block: its first row holds the per-sample losses.
-    losses[b] = block_loss(Y, sample_weight, block, A2T, softmax, eps, D1T[0])
-    backward_block(Y, sample_weight, block, W2, activation, slope, blas, XT, A1T,
-                   A2T, D1T, gW1, gb1, gW2, gb2)
-    s = 0.0
-    for r in range(m):
-        s += sample_weight[block[r]]
-    weights[b] = s
+    ws_sums[0, b] = block_loss(YT, sw, A2T, softmax, eps, D1T[0])
+    backward_block(YT, sw, W2, activation, slope, blas, ws_x[b], A1T, A2T, D1T,
+                   gW1, gb1, gW2, gb2)
 
 
 @pjit
 def _blocks_parallel(X, Y, sample_weight, rows, theta, n_hidden, activation, slope,
-                     softmax, eps, blas, work, losses, weights):
-    for b in prange(losses.shape[0]):
-        _block_loss_grad(b, X, Y, sample_weight, rows, theta, n_hidden, activation,
-                         slope, softmax, eps, blas, work, losses, weights)
+                     softmax, eps, blas, work, n_blocks):
+    for b in prange(n_blocks):
+        _block_loss_grad(b, n_blocks, X, Y, sample_weight, rows, theta, n_hidden,
+                         activation, slope, softmax, eps, blas, work)
+
+
+@jit
+def block_pass(X, Y, sample_weight, rows, theta, n_hidden, activation, slope,
+               softmax, eps, blas, work):
+    """Forward and backward pass of every block of ``rows``, in parallel when it pays.
+
+    Leaves each block's partial gradient in ``work[6][b]`` and its loss and weight
+    sums in ``work[7][:, b]``; returns ``(n_blocks, loss_sum, weight_sum)``, the
+    sums taken in block order.
+    """
+    n = rows.shape[0]
+    n_blocks = -(-n // work[2].shape[1])
+    if n_blocks > 1 and parallel_pays(n, X.shape[1], n_hidden):
+        _blocks_parallel(X, Y, sample_weight, rows, theta, n_hidden, activation,
+                         slope, softmax, eps, blas, work, n_blocks)
+    else:
+        for b in range(n_blocks):
+            _block_loss_grad(b, n_blocks, X, Y, sample_weight, rows, theta,
+                             n_hidden, activation, slope, softmax, eps, blas, work)
+    sums = work[7]
+    loss_sum = 0.0
+    weight_sum = 0.0
+    for b in range(n_blocks):
+        loss_sum += sums[0, b]
+        weight_sum += sums[1, b]
+    return n_blocks, loss_sum, weight_sum
+
+
+@jit
+def penalty(theta, n_features, n_hidden, n_outputs, alpha):
+    """``alpha ||W||^2 / 2`` over the weights (not the intercepts).
+
+    Computed even when ``alpha`` is 0, as MLPClassifier does: weights whose squares
+    overflow then give a nan loss, which stops a diverging fit early.
+    """
+    d, h, o = n_features, n_hidden, n_outputs
+    w2 = d * h + h
+    return 0.5 * alpha * (_squares(theta[: d * h]) + _squares(theta[w2 : w2 + h * o]))
+
+
+@jit_sum
+def _squares(a):
+    s = 0.0
+    for k in range(a.shape[0]):
+        s += a[k] * a[k]
+    return s
+
+
+@jit
+def block_gradient(partials, n_blocks, theta, lo, hi, n_features, n_hidden,
+                   n_outputs, alpha, scale):
+    """Finish the gradient of parameters ``lo:hi`` in ``partials[0]``, in place.
+
+    Adds the blocks' partial sums in block order, then the L2 term of the weights,
+    and divides by ``scale`` (the batch's weight sum), as MLPClassifier does.
+    """
+    g = partials[0]
+    for b in range(1, n_blocks):
+        pb = partials[b]
+        for p in range(lo, hi):
+            g[p] += pb[p]
+    b1_start = n_features * n_hidden
+    w2_start = b1_start + n_hidden
+    b2_start = w2_start + n_hidden * n_outputs
+    for p in range(lo, hi):
+        is_weight = p < b1_start or (w2_start <= p < b2_start)
+        a = alpha if is_weight else 0.0
+        g[p] = (g[p] + a * theta[p]) / scale
+    return g
 
 
 @jit
@@ -320,44 +455,15 @@ def loss_grad(X, Y, sample_weight, rows, theta, grad, n_hidden, activation, slop
     into ``grad`` (same layout as ``theta``). ``work`` comes from
     :func:`workspace`. Returns ``loss``.
     """
-    ws_a1, ws_g = work[1], work[4]
-    n = rows.shape[0]
-    n_blocks = -(-n // (ws_a1.shape[1] // n_hidden))
-    losses = np.empty(n_blocks)
-    weights = np.empty(n_blocks)
-    # Threads pay off only when a block carries real work (hidden units x rows).
-    if n_blocks > 1 and n * n_hidden * (X.shape[1] + 8) >= PARALLEL_MIN_WORK:
-        _blocks_parallel(X, Y, sample_weight, rows, theta, n_hidden, activation,
-                         slope, softmax, eps, blas, work, losses, weights)
-    else:
-        for b in range(n_blocks):
-            _block_loss_grad(b, X, Y, sample_weight, rows, theta, n_hidden,
-                             activation, slope, softmax, eps, blas, work, losses,
-                             weights)
-    total = 0.0
-    sw_sum = 0.0
-    grad[:] = ws_g[0]
-    for b in range(n_blocks):
-        total += losses[b]
-        sw_sum += weights[b]
-        if b > 0:
-            grad += ws_g[b]
-    return _add_penalty(theta, grad, X.shape[1], n_hidden, Y.shape[1], alpha, total,
-                        sw_sum)
-
-
-@jit
-def _add_penalty(theta, grad, d, h, o, alpha, total, sw_sum):
-    """Normalise the summed gradient by ``sw_sum`` and add the L2 terms."""
-    squares = 0.0
-    w2 = d * h + h
-    for start, stop in ((0, d * h), (w2, w2 + h * o)):
-        for k in range(start, stop):
-            squares += theta[k] * theta[k]
-            grad[k] += alpha * theta[k]
-    for k in range(grad.shape[0]):
-        grad[k] /= sw_sum
-    return total / sw_sum + 0.5 * alpha * squares / sw_sum
+    d, o = X.shape[1], Y.shape[1]
+    n_blocks, loss_sum, weight_sum = block_pass(
+        X, Y, sample_weight, rows, theta, n_hidden, activation, slope, softmax, eps,
+        blas, work
+    )
+    g = block_gradient(work[6], n_blocks, theta, 0, theta.shape[0], d, n_hidden, o,
+                       alpha, weight_sum)
+    grad[:] = g
+    return (loss_sum + penalty(theta, d, n_hidden, o, alpha)) / weight_sum
 
 
 @pjit
@@ -372,9 +478,9 @@ def predict_proba(X, theta, n_hidden, activation, slope, softmax, blas, out):
         start = b * BLOCK_ROWS
         stop = min(start + BLOCK_ROWS, n)
         m = stop - start
-        XT = np.empty((d, m), dtype=X.dtype)
+        xbuf = np.empty(d * m, dtype=X.dtype)
         A1T = np.empty((n_hidden, m), dtype=X.dtype)
         A2T = np.empty((o, m), dtype=X.dtype)
         forward_block(X, rows[start:stop], W1, b1, W2, b2, activation, slope,
-                      softmax, blas, XT, A1T, A2T)
+                      softmax, blas, xbuf, A1T, A2T)
         out[start:stop] = A2T.T

@@ -10,10 +10,18 @@ early stopping) happens here.
 import math
 
 import numpy as np
+from numba import prange
 
-from .._config import inline, jit
+from .._config import inline, jit, pjit
 from ..ops import optimizers as opt_ops
-from .network import BLOCK_ROWS, forward_block, loss_grad, unpack
+from .network import (
+    BLOCK_ROWS,
+    block_gradient,
+    block_pass,
+    forward_block,
+    penalty,
+    unpack,
+)
 
 _sgd_step = inline(opt_ops.sgd_step)
 _adam_step = inline(opt_ops.adam_step)
@@ -36,28 +44,89 @@ CONVERGED = 1  # tol / n_iter_no_change stopping rule fired
 DIVERGED = 2  # non-finite loss or weights: the last good weights are restored
 
 
+#: Parameters per chunk of the fused gradient + update pass, and the parameter
+#: count from which the chunks run on several threads (elementwise, so the
+#: result does not depend on the thread count).
+UPDATE_CHUNK = 4096
+PARALLEL_MIN_PARAMS = 1 << 15
+
+
 @jit
-def optimizer_step(theta, grad, slot1, slot2, state, solver, lr_init, momentum,
-                   nesterov, beta_1, beta_2, epsilon):
-    """Apply one gd / sgd / adam update to ``theta`` in place."""
+def _step_size(state, solver, lr_init, beta_1, beta_2):
+    """Count one more step; return its learning rate (bias-corrected for Adam)."""
     state[STEP] += 1.0
     if solver == opt_ops.ADAM:
-        lr_t = _adam_learning_rate(lr_init, beta_1, beta_2, state[STEP])
-        for p in range(theta.shape[0]):
+        return _adam_learning_rate(lr_init, beta_1, beta_2, state[STEP])
+    return state[LR]
+
+
+@jit
+def _step_range(theta, grad, slot1, slot2, lo, hi, solver, lr, momentum, nesterov,
+                beta_1, beta_2, epsilon):
+    """Apply one gd / sgd / adam update to ``theta[lo:hi]`` in place."""
+    if solver == opt_ops.ADAM:
+        for p in range(lo, hi):
             theta[p], slot1[p], slot2[p] = _adam_step(
-                theta[p], grad[p], slot1[p], slot2[p], lr_t, beta_1, beta_2, epsilon
+                theta[p], grad[p], slot1[p], slot2[p], lr, beta_1, beta_2, epsilon
             )
     elif solver == opt_ops.SGD:
-        lr = state[LR]
-        for p in range(theta.shape[0]):
+        for p in range(lo, hi):
             theta[p], slot1[p] = _sgd_step(
                 theta[p], grad[p], slot1[p], lr, momentum, nesterov
             )
     else:
         # gd is MLP's sgd with momentum 0: ``theta + (0 * v - lr * g)``.
-        lr = state[LR]
-        for p in range(theta.shape[0]):
+        for p in range(lo, hi):
             theta[p] += -(lr * grad[p])
+
+
+@jit
+def optimizer_step(theta, grad, slot1, slot2, state, solver, lr_init, momentum,
+                   nesterov, beta_1, beta_2, epsilon):
+    """Apply one gd / sgd / adam update to ``theta`` in place."""
+    lr = _step_size(state, solver, lr_init, beta_1, beta_2)
+    _step_range(theta, grad, slot1, slot2, 0, theta.shape[0], solver, lr, momentum,
+                nesterov, beta_1, beta_2, epsilon)
+
+
+@jit
+def _descend_chunk(c, partials, n_blocks, theta, slot1, slot2, shape, alpha, scale,
+                   solver, lr, momentum, nesterov, beta_1, beta_2, epsilon):
+    lo = c * UPDATE_CHUNK
+    hi = min(lo + UPDATE_CHUNK, theta.shape[0])
+    d, h, o = shape
+    grad = block_gradient(partials, n_blocks, theta, lo, hi, d, h, o, alpha, scale)
+    _step_range(theta, grad, slot1, slot2, lo, hi, solver, lr, momentum, nesterov,
+                beta_1, beta_2, epsilon)
+
+
+@pjit
+def _descend_parallel(partials, n_blocks, theta, slot1, slot2, shape, alpha, scale,
+                      solver, lr, momentum, nesterov, beta_1, beta_2, epsilon):
+    for c in prange(-(-theta.shape[0] // UPDATE_CHUNK)):
+        _descend_chunk(c, partials, n_blocks, theta, slot1, slot2, shape, alpha,
+                       scale, solver, lr, momentum, nesterov, beta_1, beta_2,
+                       epsilon)
+
+
+@jit
+def descend(partials, n_blocks, theta, slot1, slot2, shape, alpha, scale, solver,
+            lr, momentum, nesterov, beta_1, beta_2, epsilon):
+    """Gradient from the blocks' ``partials`` and the optimizer step, in one pass.
+
+    Fused so that each chunk of parameters is read once while in cache; this is
+    :func:`fastnn.cpu.network.loss_grad`'s gradient followed by
+    :func:`optimizer_step`, operation for operation.
+    """
+    if theta.shape[0] >= PARALLEL_MIN_PARAMS:
+        _descend_parallel(partials, n_blocks, theta, slot1, slot2, shape, alpha,
+                          scale, solver, lr, momentum, nesterov, beta_1, beta_2,
+                          epsilon)
+    else:
+        for c in range(-(-theta.shape[0] // UPDATE_CHUNK)):
+            _descend_chunk(c, partials, n_blocks, theta, slot1, slot2, shape, alpha,
+                           scale, solver, lr, momentum, nesterov, beta_1, beta_2,
+                           epsilon)
 
 
 @jit
@@ -102,7 +171,7 @@ def accuracy(X, Y, sample_weight, rows, theta, n_hidden, activation, slope,
     d, o = X.shape[1], Y.shape[1]
     W1, b1, W2, b2 = unpack(theta, d, n_hidden, o)
     m = min(BLOCK_ROWS, rows.shape[0])
-    ws_x = np.empty(d * m, dtype=X.dtype)
+    xbuf = np.empty(d * m, dtype=X.dtype)
     ws_a1 = np.empty(n_hidden * m, dtype=X.dtype)
     ws_a2 = np.empty(o * m, dtype=X.dtype)
     correct = 0.0
@@ -112,8 +181,7 @@ def accuracy(X, Y, sample_weight, rows, theta, n_hidden, activation, slope,
         k = block.shape[0]
         A2T = ws_a2[: o * k].reshape((o, k))
         forward_block(X, block, W1, b1, W2, b2, activation, slope, softmax, blas,
-                      ws_x[: d * k].reshape((d, k)),
-                      ws_a1[: n_hidden * k].reshape((n_hidden, k)), A2T)
+                      xbuf, ws_a1[: n_hidden * k].reshape((n_hidden, k)), A2T)
         for r in range(k):
             i = block[r]
             ok = True
@@ -160,7 +228,7 @@ def train_epochs(X, Y, sample_weight, orders, theta, backups, slot1, slot2, stat
     """
     n = orders.shape[1]
     early_stopping = val_rows.shape[0] > 0
-    grad = np.empty_like(theta)
+    shape = (X.shape[1], n_hidden, Y.shape[1])
     for epoch in range(loss_curve.shape[0]):
         backups[0] = backups[1]
         backups[1] = theta
@@ -168,11 +236,15 @@ def train_epochs(X, Y, sample_weight, orders, theta, backups, slot1, slot2, stat
         total = 0.0
         for start in range(0, n, batch_size):
             rows = order[start : min(start + batch_size, n)]
-            loss = loss_grad(X, Y, sample_weight, rows, theta, grad, n_hidden,
-                             activation, slope, softmax, alpha, eps, blas, work)
-            total += loss * rows.shape[0]
-            optimizer_step(theta, grad, slot1, slot2, state, solver, lr_init,
-                           momentum, nesterov, beta_1, beta_2, epsilon)
+            n_blocks, loss_sum, weight_sum = block_pass(
+                X, Y, sample_weight, rows, theta, n_hidden, activation, slope,
+                softmax, eps, blas, work
+            )
+            loss_sum += penalty(theta, *shape, alpha)
+            total += loss_sum / weight_sum * rows.shape[0]
+            lr = _step_size(state, solver, lr_init, beta_1, beta_2)
+            descend(work[6], n_blocks, theta, slot1, slot2, shape, alpha, weight_sum,
+                    solver, lr, momentum, nesterov, beta_1, beta_2, epsilon)
         loss = total / n
         if not (math.isfinite(loss) and _all_finite(theta)):
             theta[:] = backups[0]

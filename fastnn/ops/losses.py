@@ -10,24 +10,21 @@ from math import log
 def logistic_loss(p, y, eps):
     """Binary cross-entropy of one output: ``-(y log p + (1 - y) log(1 - p))``.
 
-    ``p`` is clipped to ``[eps, 1 - eps]`` with ``eps`` the dtype's machine
-    epsilon, as ``sklearn.neural_network._base.binary_log_loss`` does.
+    ``y`` is 0 or 1 (a binarised label), so exactly one of the two terms is
+    nonzero and one logarithm suffices. ``p`` is clipped to ``[eps, 1 - eps]``
+    with ``eps`` the dtype's machine epsilon, as
+    ``sklearn.neural_network._base.binary_log_loss`` does.
     """
-    # Selects rather than min/max, so that the CPU loops vectorise.
+    # Selects rather than min/max or branches, so that the CPU loops vectorise.
     q = p if p > eps else eps
     q = q if q < 1.0 - eps else 1.0 - eps
-    loss = 0.0
-    if y != 0:
-        loss -= y * log(q)
-    if y != 1:
-        loss -= (1.0 - y) * log(1.0 - q)
+    q = q if y == 1 else 1.0 - q
+    loss = -log(q)
     return loss if p == p else p
 
 
 def softmax_loss_term(p, y, eps):
-    """One class's term ``-y log p`` of the categorical cross-entropy."""
-    if y == 0:
-        return 0.0
+    """One class's term ``-y log p`` of the categorical cross-entropy (``y`` 0/1)."""
     q = p if p > eps else eps
     q = q if q < 1.0 - eps else 1.0 - eps
     # ``y`` may be an unsigned integer: negate the logarithm, never ``y``.

@@ -109,10 +109,12 @@ def test_unpack_views_row_major_layout():
         assert np.shares_memory(view, theta)
 
 
-@pytest.mark.parametrize("batch_size", [1, 7, 256, 257, 600, 1000])
-def test_block_layout_covers_the_batch(batch_size):
-    n_blocks, rows = network.block_layout(batch_size)
-    assert rows <= network.BLOCK_ROWS
+@pytest.mark.parametrize("shape", [NARROW, WIDE], ids=["narrow", "wide"])
+@pytest.mark.parametrize("batch_size", [1, 7, 128, 129, 256, 257, 600, 1000])
+def test_block_layout_covers_the_batch(batch_size, shape):
+    n_blocks, rows = network.block_layout(batch_size, *shape)
+    parallel = network.parallel_pays(batch_size, *shape)
+    assert rows <= (network.BLOCK_ROWS if parallel else network.SERIAL_BLOCK_ROWS)
     assert (n_blocks - 1) * rows < batch_size <= n_blocks * rows
 
 
@@ -122,11 +124,13 @@ def test_activate(act, dtype):
     rng = np.random.default_rng(0)
     Z = rng.normal(scale=3.0, size=(7, 5)).astype(dtype)
     Z[0, :5] = [0.0, -40.0, 40.0, -800.0, 800.0]
+    b = rng.normal(size=7).astype(dtype)
+    b[0] = 0.0
     out = Z.copy()
-    network.activate(out, CODES[act], SLOPE)
+    network.activate(out, b, CODES[act], SLOPE)
     assert out.dtype == dtype
-    assert_allclose(out, naive.activation(act, Z.astype(np.float64), SLOPE),
-                    **TOL[dtype])
+    expected = naive.activation(act, Z.astype(np.float64) + b[:, None], SLOPE)
+    assert_allclose(out, expected, **TOL[dtype])
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -143,10 +147,11 @@ def test_activation_backward(act, dtype):
     assert_allclose(out, expected, **TOL[dtype])
 
 
-def _output_activate(Z, softmax):
+def _output_activate(Z, softmax, b=None):
     """The kernel on samples-as-rows ``Z``: it works on the transpose."""
     ZT = np.ascontiguousarray(Z.T)
-    network.output_activate(ZT, softmax)
+    b = np.zeros(Z.shape[1], dtype=Z.dtype) if b is None else b
+    network.output_activate(ZT, b, softmax)
     return ZT.T
 
 
@@ -155,8 +160,9 @@ def _output_activate(Z, softmax):
 def test_output_activate(softmax, dtype):
     rng = np.random.default_rng(2)
     Z = rng.normal(scale=4.0, size=(9, 4)).astype(dtype)
-    out = _output_activate(Z, softmax)
-    Z = Z.astype(np.float64)
+    b = rng.normal(size=4).astype(dtype)
+    out = _output_activate(Z, softmax, b)
+    Z = Z.astype(np.float64) + b
     expected = naive.softmax(Z) if softmax else naive.sigmoid(Z)
     assert_allclose(out, expected, **TOL[dtype])
 
@@ -217,15 +223,28 @@ def test_forward_block(kind, act, dtype, shape, blas):
     softmax = kind == "multiclass"
     rows = _rows("subset", 60)
     m = rows.shape[0]
-    XT, A1T, A2T = (np.full((k, m), np.nan, dtype=dtype) for k in (d, h, o))
+    A1T, A2T = (np.full((k, m), np.nan, dtype=dtype) for k in (h, o))
+    xbuf = np.full(d * m + 3, np.nan, dtype=dtype)
     W1, b1, W2, b2 = network.unpack(theta, d, h, o)
     network.forward_block(X, rows, W1, b1, W2, b2, CODES[act], SLOPE, softmax, blas,
-                          XT, A1T, A2T)
+                          xbuf, A1T, A2T)
     X64, theta64 = _as64(X, theta)
     _, A1, _, A2 = naive.forward(X64[rows], theta64, h, o, act, SLOPE, softmax)
-    assert_array_equal(XT, X[rows].T)
+    # The inputs as the backward pass reads them: rows for BLAS, columns otherwise.
+    inputs = X[rows] if blas else X[rows].T
+    assert_array_equal(xbuf[: d * m], inputs.ravel())
     assert_allclose(A1T, A1.T, **TOL[dtype])
     assert_allclose(A2T, A2.T, **TOL[dtype])
+
+
+def _gather_targets(Y, sw, rows):
+    YT = np.full((Y.shape[1], rows.shape[0]), np.nan, dtype=sw.dtype)
+    sw_rows = np.full(rows.shape[0], np.nan, dtype=sw.dtype)
+    total = network.gather_targets(Y, sw, rows, YT, sw_rows)
+    assert_array_equal(YT, Y[rows].T)
+    assert_array_equal(sw_rows, sw[rows])
+    assert total == pytest.approx(sw[rows].astype(np.float64).sum(), rel=1e-6)
+    return YT, sw_rows
 
 
 @pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
@@ -245,7 +264,8 @@ def test_block_loss(kind, dtype, weighted):
     A2T = np.ascontiguousarray(A2.T, dtype=dtype)
     eps = np.finfo(dtype).eps
     out = np.full(rows.shape[0], np.nan, dtype=dtype)
-    loss = network.block_loss(Y, sw, rows, A2T, softmax, float(eps), out)
+    YT, sw_rows = _gather_targets(Y, sw, rows)
+    loss = network.block_loss(YT, sw_rows, A2T, softmax, float(eps), out)
     per_sample = naive.sample_losses(Y[rows], A2T.T, softmax, eps)
     assert per_sample[0] >= -np.log(eps) * 0.99
     expected = sw[rows].astype(np.float64) * per_sample
@@ -259,7 +279,7 @@ def test_block_loss_nan_probability_gives_nan(softmax):
     Y = np.array([[1, 0, 0], [0, 1, 0]], dtype=np.uint8)
     A2T = np.array([[0.2, np.nan], [0.3, np.nan], [0.5, np.nan]])
     out = np.empty(2)
-    loss = network.block_loss(Y, np.ones(2), np.arange(2), A2T, softmax,
+    loss = network.block_loss(Y.T.astype(np.float64), np.ones(2), A2T, softmax,
                               float(np.finfo(np.float64).eps), out)
     assert np.isnan(loss)
     assert np.isfinite(out[0]) and np.isnan(out[1])
@@ -275,13 +295,15 @@ def test_backward_block(kind, act, dtype, shape, blas):
     softmax = kind == "multiclass"
     rows = _rows("subset", 40)
     m = rows.shape[0]
-    XT, A1T, D1T, A2T = (np.full((k, m), np.nan, dtype=dtype) for k in (d, h, h, o))
+    A1T, D1T, A2T = (np.full((k, m), np.nan, dtype=dtype) for k in (h, h, o))
+    xbuf = np.full(d * m, np.nan, dtype=dtype)
     W1, b1, W2, b2 = network.unpack(theta, d, h, o)
     network.forward_block(X, rows, W1, b1, W2, b2, CODES[act], SLOPE, softmax, blas,
-                          XT, A1T, A2T)
+                          xbuf, A1T, A2T)
+    YT, sw_rows = _gather_targets(Y, sw, rows)
     grad = np.full_like(theta, np.nan)
     gW1, gb1, gW2, gb2 = network.unpack(grad, d, h, o)
-    network.backward_block(Y, sw, rows, W2, CODES[act], SLOPE, blas, XT, A1T, A2T,
+    network.backward_block(YT, sw_rows, W2, CODES[act], SLOPE, blas, xbuf, A1T, A2T,
                            D1T, gW1, gb1, gW2, gb2)
     # The block's sums, before the division by sum(sw) and without the penalty.
     _, ref = _naive_loss_grad(X, Y, sw, rows, theta, h, act, softmax, 0.0)
@@ -292,11 +314,11 @@ def test_backward_block(kind, act, dtype, shape, blas):
 LOSS_GRAD_CASES = [
     # (shape, n_samples, rows case, weighted, alpha, workspace batch size, blas)
     (NARROW, 7, "all", False, 0.0, None, False),
-    (NARROW, 300, "all", False, 0.5, None, False),  # two blocks of 150
-    (NARROW, 600, "permutation", True, 0.0, None, False),  # three blocks of 200
-    # 533 shuffled rows of 800 in a workspace cut for 800: three blocks of 178.
-    (NARROW, 800, "subset", True, 0.5, 800, True),
-    (NARROW, 2 * network.BLOCK_ROWS, "all", True, 1e-4, None, False),  # even blocks
+    (NARROW, 300, "all", False, 0.5, None, False),  # one block
+    (NARROW, 1200, "permutation", True, 0.0, None, False),  # three blocks of 400
+    # 800 shuffled rows of 1200 in a workspace cut for 1200: blocks of 400.
+    (NARROW, 1200, "subset", True, 0.5, 1200, True),
+    (NARROW, 2 * network.SERIAL_BLOCK_ROWS, "all", True, 1e-4, None, False),
     # Enough work per batch for the parallel path (checked below).
     (WIDE, 600, "permutation", True, 0.1, None, False),
     (WIDE, 600, "permutation", True, 0.1, None, True),
@@ -327,8 +349,8 @@ def test_loss_grad(kind, act, dtype, shape, n, rows_case, weighted, alpha, batch
 
 def test_wide_case_takes_the_parallel_path():
     (d, h), n = WIDE, 600
-    assert network.block_layout(n)[0] > 1
-    assert n * h * (d + 8) >= network.PARALLEL_MIN_WORK
+    assert network.block_layout(n, d, h)[0] > 1
+    assert network.parallel_pays(n, d, h)
 
 
 @BLAS
@@ -474,6 +496,6 @@ def test_naive_matches_sklearn_backprop(kind, act):
 def test_activate_passes_nan_through(act):
     """A nan pre-activation must stay nan, or the divergence guard cannot see it."""
     Z = np.array([[np.nan, np.inf, -np.inf, -1.0, 2.0]])
-    network.activate(Z, CODES[act], SLOPE)
+    network.activate(Z, np.zeros(1), CODES[act], SLOPE)
     assert np.isnan(Z[0, 0])
     assert np.all(np.isfinite(Z[0, 3:]))
