@@ -7,6 +7,8 @@ so everything here that touches CUDA imports it inside the function that needs i
 import functools
 import importlib.util
 
+import numpy as np
+
 INSTALL_HINT = (
     'Install the CUDA extra, pip install "fastnn-shallow[cuda]", together with the '
     'CUDA runtime libraries of numba-cuda, pip install "numba-cuda[cu12]" (CUDA 12) '
@@ -55,9 +57,35 @@ def _gpu_error():
     )
 
 
+def usable():
+    """Whether CUDA kernels can run (on a GPU or in the simulator)."""
+    return _gpu_error() is None
+
+
+def to_host(a):
+    """``a`` itself, or a host copy of it when it lives in GPU memory."""
+    if not is_device_array(a):
+        return a
+    from .cuda import network
+
+    return network.use_device(a).copy_to_host()
+
+
+def host_like(X):
+    """A host array with the shape's first axis and the dtype of ``X``, no data.
+
+    scikit-learn's helpers that need only the number of samples and the dtype
+    (``_check_sample_weight``, ``check_consistent_length``) take it for a GPU
+    array.
+    """
+    if not is_device_array(X):
+        return X
+    return np.empty((X.shape[0], 0), dtype=X.dtype)
+
+
 def real_gpu():
     """Whether a physical GPU is usable (the CUDA simulator does not count)."""
-    return _gpu_error() is None and not simulated()
+    return usable() and not simulated()
 
 
 def simulated():
@@ -81,12 +109,3 @@ def resolve(device):
     if error is not None:
         raise type(error)(str(error))
     return "cuda"
-
-
-def backend(device):
-    """The kernel modules ``(network, training)`` of a resolved device."""
-    if device == "cuda":
-        from .cuda import network, training
-    else:
-        from .cpu import network, training
-    return network, training

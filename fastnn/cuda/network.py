@@ -390,7 +390,7 @@ def hidden_layer(X, rows, keys, half, start, m, theta, n_hidden, activation, slo
 def forward_backward(X, Y, sample_weight, rows, keys, half, start, m, theta,
                      n_hidden, activation, slope, softmax, alpha, eps, work):
     """Launch (1)-(4) of a batch: activations, deltas and ``stats`` of its objective."""
-    Xb, A1, D1, A2, row_a, row_b, partials, stats = work
+    A1, D1, A2, row_a, row_b, partials, stats = work[1:]
     d, o = X.shape[1], Y.shape[1]
     W2, b2 = hidden_layer(X, rows, keys, half, start, m, theta, n_hidden,
                           activation, slope, work, gather=True)
@@ -412,8 +412,8 @@ def loss_grad(X, Y, sample_weight, rows, theta, grad, n_hidden, activation, slop
     """
     Xb, A1, D1, A2, stats = work[0], work[1], work[2], work[3], work[7]
     m = rows.shape[0]
-    forward_backward(X, Y, sample_weight, rows, no_rows(), 0, 0, m, theta, n_hidden, activation, slope, softmax, alpha, eps,
-                     work)
+    forward_backward(X, Y, sample_weight, rows, no_rows(), 0, 0, m, theta, n_hidden,
+                     activation, slope, softmax, alpha, eps, work)
     w2 = X.shape[1] * n_hidden + n_hidden
     launch(layer_grad, w2)(Xb[:m], D1[:m], m, theta, 0, alpha, stats, grad)
     launch(layer_grad, (n_hidden + 1) * Y.shape[1])(A1[:m], A2[:m], m, theta, w2,

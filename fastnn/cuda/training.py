@@ -69,7 +69,7 @@ _adam_step = _device(opt_ops.adam_step)
 @_device
 def _step(param, grad, slot1, slot2, solver, lr, momentum, nesterov, beta_1,
           beta_2, epsilon):
-    """``(param, slot1, slot2)`` after one gd / sgd / adam step (``lr``: Adam's lr_t)."""
+    """``(param, slot1, slot2)`` after a gd / sgd / adam step (Adam: ``lr`` is lr_t)."""
     if solver == opt_ops.ADAM:
         return _adam_step(param, grad, slot1, slot2, lr, beta_1, beta_2, epsilon)
     if solver == opt_ops.SGD:
