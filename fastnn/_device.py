@@ -50,7 +50,7 @@ def _gpu_error():
         return None
     reason = cuda.cuda_error()
     return RuntimeError(
-        "device='cuda' needs a usable NVIDIA GPU, but none was found"
+        "device='cuda' found no usable NVIDIA GPU"
         + (f" ({reason})" if reason else "")
         + ". Check the driver with nvidia-smi and the CUDA runtime. "
         + INSTALL_HINT
