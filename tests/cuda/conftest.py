@@ -1,11 +1,14 @@
 """Run the CUDA tests on a GPU when there is one, else in numba-cuda's simulator.
 
-numba-cuda reads ``NUMBA_ENABLE_CUDASIM`` once, when ``numba.cuda`` is first
-imported. Nothing imports it before this file is loaded (``import fastnn`` does not,
-and the CPU tests never ask for CUDA), so setting the variable here, at collection,
-is early enough; a value the user set is left alone. The GPU is looked for through
-the driver library directly, since importing ``numba.cuda`` to ask would fix the
-mode too early.
+numba-cuda picks real or simulated CUDA once, when ``numba.cuda`` is first
+imported, from ``numba.core.config.ENABLE_CUDASIM``, which numba reads from
+``NUMBA_ENABLE_CUDASIM`` at ``import numba`` and again on ``reload_config()``.
+Nothing imports ``numba.cuda`` before this file is loaded (``import fastnn`` does
+not, and the CPU tests never ask for CUDA), so setting the variable and reloading
+numba's configuration here, at collection, is early enough; the CPU tests do not
+read it. A value the user set is left alone. The GPU is looked for through the
+driver library directly, since importing ``numba.cuda`` to ask would fix the mode
+too early.
 
 Every test runs with launch shapes patched down (a few threads per block, a few
 blocks), so the multi-block, grid-stride and multi-partial paths all run on tiny
@@ -16,6 +19,7 @@ import ctypes
 import os
 
 import pytest
+from numba.core import config
 
 
 def _gpu_present():
@@ -33,6 +37,9 @@ def _gpu_present():
 
 if "NUMBA_ENABLE_CUDASIM" not in os.environ and not _gpu_present():
     os.environ["NUMBA_ENABLE_CUDASIM"] = "1"
+    # numba.cuda's configuration *is* numba.core.config, read at ``import numba``
+    # (which the CPU tests may already have done): have it read the variable again.
+    config.reload_config()
 
 THREADS_PER_BLOCK = 4
 MAX_BLOCKS = 3
