@@ -6,12 +6,12 @@ same math, compiled from the same :mod:`fastnn.ops` functions with
 neighbouring threads touch neighbouring hidden units and memory accesses
 coalesce.
 
-A batch takes five launches, fused so that each intermediate is written once and
-read by the next launch only: (1) hidden layer with its activation; (2) output
+A batch takes six launches, fused so that each intermediate is written once and
+read only by a later launch: (1) hidden layer with its activation; (2) output
 layer, softmax/logistic, loss and output delta; (3) batch totals (weights, loss,
 L2 norm of the weights *before* any update); (4) hidden delta, which must read
-``W2`` before (5) the gradient of ``W2``/``b2``, then of ``W1``/``b1``, each fused
-with its optimizer step (:mod:`fastnn.cuda.training`).
+``W2`` before (5) the gradient of ``W2``/``b2`` fused with their optimizer step
+and (6) the same for ``W1``/``b1`` (:mod:`fastnn.cuda.training`).
 
 Sums are deterministic: every float sum is taken by one thread in a fixed order,
 or as fixed per-thread partials added in thread order (no float atomics), so a

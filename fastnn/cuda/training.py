@@ -180,7 +180,7 @@ def accuracy(X, Y, sample_weight, rows, theta, n_hidden, activation, slope,
 def _train_batch(X, Y, sample_weight, rows, keys, half, start, m, theta, slot1,
                  slot2, n_hidden, activation, slope, softmax, alpha, eps, solver,
                  lr, optimizer, work):
-    """The five launches of one batch (see :mod:`fastnn.cuda.network`)."""
+    """The six launches of one batch (see :mod:`fastnn.cuda.network`)."""
     Xb, A1, D1, A2, stats = work[0], work[1], work[2], work[3], work[7]
     network.forward_backward(X, Y, sample_weight, rows, keys, half, start, m, theta,
                              n_hidden, activation, slope, softmax, alpha, eps, work)
