@@ -436,14 +436,15 @@ class ShallowNNClassifier(ClassifierMixin, BaseEstimator):
         first_pass = not hasattr(self, "coefs_") or (
             not self.warm_start and not incremental
         )
-        self.device_ = self._resolve_device()
-        X, y, Y = self._validate_input(X, y, incremental, reset=first_pass)
+        device = self._resolve_device()
+        X, y, Y = self._validate_input(X, y, incremental, first_pass, device)
         if not first_pass:
             X = self._as_dtype(X, self.coefs_[0].dtype)
         sw = self._sample_weight(sample_weight, _device.host_like(X), y)
         self._random_state = check_random_state(self.random_state)
         if first_pass:
             self._initialize(X.shape[1], Y.shape[1], X.dtype)
+        self.device_ = device
         theta = self._pack()
         if self.solver == "lbfgs":
             self._fit_lbfgs(X, Y, sw, theta)
@@ -510,9 +511,9 @@ class ShallowNNClassifier(ClassifierMixin, BaseEstimator):
         validate_data(self, X, y, skip_check_array=True, reset=reset)
         return X, y
 
-    def _validate_input(self, X, y, incremental, reset):
+    def _validate_input(self, X, y, incremental, reset, device):
         """Validated ``X``, labels ``y`` and their binarized indicator ``Y``."""
-        if self.device_ == "cuda" and _device.is_device_array(X):
+        if device == "cuda" and _device.is_device_array(X):
             X, y = self._validate_device_X(X, y, reset)
         else:
             X, y = validate_data(

@@ -303,8 +303,10 @@ def test_cuda_array_interface_objects_are_used_in_place(monkeypatch):
     (np.zeros((4, 3), dtype=np.int64), "float32 or float64"),
 ])
 def test_device_input_is_validated(X, match):
+    est = ShallowNNClassifier(device="cuda")
     with pytest.raises(ValueError, match=match):
-        ShallowNNClassifier(device="cuda").fit(cuda.to_device(X), [0, 1, 0, 1])
+        est.fit(cuda.to_device(X), [0, 1, 0, 1])
+    assert not hasattr(est, "device_")  # a failed fit leaves no fitted attribute
 
 
 def test_device_input_with_wrong_feature_count_is_refused():
