@@ -1,7 +1,8 @@
 """``ShallowNNClassifier``: a scikit-learn estimator over the compiled kernels.
 
 The estimator validates input, resolves names into kernel codes, owns the random
-state and the bookkeeping, and calls the kernels in :mod:`fastnn.cpu`. It draws
+state and the bookkeeping, and calls the kernels in :mod:`fastnn.cpu` (or, with
+``device='cuda'``, their twins in :mod:`fastnn.cuda`, imported only then). It draws
 its initial weights and shuffles exactly as ``MLPClassifier`` does, so the same
 parameters and ``random_state`` give the same model.
 """
@@ -28,11 +29,14 @@ from sklearn.utils.multiclass import (
 from sklearn.utils.optimize import _check_optimize_result
 from sklearn.utils.validation import (
     _check_sample_weight,
+    _check_y,
+    check_consistent_length,
     check_is_fitted,
     column_or_1d,
     validate_data,
 )
 
+from . import _device
 from .cpu import network, threads, training
 from .ops import activations as act_ops
 from .ops import optimizers as opt_ops
@@ -42,6 +46,9 @@ from .ops import optimizers as opt_ops
 _CHUNK_SECONDS = 0.1
 # Cap on the shuffled sample orders generated for one chunk (int64 entries).
 _MAX_ORDER_ENTRIES = 1 << 22
+# Rows from which a CUDA-fitted model predicts host arrays on the GPU: below it the
+# copies to and from the device cost more than the CPU kernels take.
+_GPU_PREDICT_MIN_ROWS = 1 << 16
 
 
 class ShallowNNClassifier(ClassifierMixin, BaseEstimator):
@@ -94,6 +101,9 @@ class ShallowNNClassifier(ClassifierMixin, BaseEstimator):
 
     shuffle : bool, default=True
         Whether to shuffle samples in each epoch (``'sgd'`` and ``'adam'``).
+        On CUDA each epoch's order is a keyed bijection computed on the GPU, not
+        NumPy's shuffle: shuffled CUDA fits are statistically equivalent to CPU
+        fits but not identical (with ``shuffle=False`` or ``'gd'`` they agree).
 
     random_state : int, RandomState instance or None, default=None
         Determines the initial weights and the shuffling. Pass an int for
@@ -167,6 +177,15 @@ class ShallowNNClassifier(ClassifierMixin, BaseEstimator):
         multilabel ``y``, pass a list of dicts, one per output.
         ``partial_fit`` does not support 'balanced'.
 
+    device : {'cpu', 'cuda', 'auto'}, default='cpu'
+        Where to train. ``'cuda'`` trains on an NVIDIA GPU (needs the ``cuda``
+        extra and a CUDA runtime; raises otherwise) with data, weights and
+        optimizer state resident on the device; ``'auto'`` uses CUDA when a GPU
+        is usable, else the CPU. ``X`` (and ``y``) may then be GPU arrays (CuPy,
+        PyTorch CUDA tensors, numba device arrays): ``X`` is used in place, ``y``
+        is copied to the host to encode the labels. ``'lbfgs'`` runs on the CPU
+        only. Fitted weights are NumPy arrays whatever the device.
+
     Attributes
     ----------
     classes_ : ndarray or list of ndarray of shape (n_classes,)
@@ -222,6 +241,11 @@ class ShallowNNClassifier(ClassifierMixin, BaseEstimator):
     out_activation_ : str
         Name of the output activation: ``'logistic'`` or ``'softmax'``.
 
+    device_ : str
+        The device the last fit ran on: ``'cpu'`` or ``'cuda'``. A CUDA-fitted
+        model predicts GPU arrays, and host arrays of at least 65536 rows, on the
+        GPU when one is usable, and everything else on the CPU.
+
     See Also
     --------
     sklearn.neural_network.MLPClassifier : The multi-layer reference model.
@@ -270,6 +294,7 @@ class ShallowNNClassifier(ClassifierMixin, BaseEstimator):
         "max_fun": [Interval(Integral, 1, None, closed="left")],
         "negative_slope": [Interval(Real, 0, None, closed="left")],
         "class_weight": [StrOptions({"balanced"}), dict, list, None],
+        "device": [StrOptions({"cpu", "cuda", "auto"})],
     }
 
     def __init__(
@@ -301,6 +326,7 @@ class ShallowNNClassifier(ClassifierMixin, BaseEstimator):
         max_fun=15000,
         negative_slope=0.01,
         class_weight=None,
+        device="cpu",
     ):
         self.n_hidden = n_hidden
         self.activation = activation
@@ -328,6 +354,7 @@ class ShallowNNClassifier(ClassifierMixin, BaseEstimator):
         self.max_fun = max_fun
         self.negative_slope = negative_slope
         self.class_weight = class_weight
+        self.device = device
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
@@ -409,13 +436,15 @@ class ShallowNNClassifier(ClassifierMixin, BaseEstimator):
         first_pass = not hasattr(self, "coefs_") or (
             not self.warm_start and not incremental
         )
-        X, y, Y = self._validate_input(X, y, incremental, reset=first_pass)
+        device = self._resolve_device()
+        X, y, Y = self._validate_input(X, y, incremental, first_pass, device)
         if not first_pass:
-            X = np.ascontiguousarray(X, dtype=self.coefs_[0].dtype)
-        sw = self._sample_weight(sample_weight, X, y)
+            X = self._as_dtype(X, self.coefs_[0].dtype)
+        sw = self._sample_weight(sample_weight, _device.host_like(X), y)
         self._random_state = check_random_state(self.random_state)
         if first_pass:
             self._initialize(X.shape[1], Y.shape[1], X.dtype)
+        self.device_ = device
         theta = self._pack()
         if self.solver == "lbfgs":
             self._fit_lbfgs(X, Y, sw, theta)
@@ -424,17 +453,78 @@ class ShallowNNClassifier(ClassifierMixin, BaseEstimator):
         self._unpack(theta)
         return self
 
-    def _validate_input(self, X, y, incremental, reset):
+    def _resolve_device(self):
+        if self.solver == "lbfgs" and self.device != "cpu":
+            if self.device == "auto":
+                return "cpu"
+            raise ValueError(
+                "solver='lbfgs' runs on the CPU only (scipy drives it one loss "
+                "evaluation at a time); use device='cpu' or 'auto', or a stochastic "
+                "solver on CUDA."
+            )
+        return _device.resolve(self.device)
+
+    def _as_dtype(self, X, dtype):
+        if not _device.is_device_array(X):
+            return np.ascontiguousarray(X, dtype=dtype)
+        if X.dtype != dtype:
+            raise ValueError(
+                f"This model was fitted in {np.dtype(dtype)}; pass GPU arrays of "
+                f"that dtype, not {X.dtype}."
+            )
+        return X
+
+    def _validate_device_X(self, X, y=None, reset=True):
+        """Check a GPU array in place (2-D, float, finite), as ``validate_data``.
+
+        Returns the numba device array viewing ``X`` (and the host copy of
+        ``y``, validated, when ``y`` is given).
+        """
+        from .cuda import network as gpu_network
+
+        X = gpu_network.use_device(X)
+        name = type(self).__name__
+        if len(X.shape) != 2:
+            raise ValueError(f"Expected 2D array, got {len(X.shape)}D array instead.")
+        if X.dtype not in (np.float32, np.float64):
+            raise ValueError(
+                f"{name} uses GPU arrays in place and needs them of dtype float32 "
+                f"or float64, got {X.dtype}."
+            )
+        if X.shape[0] < 1:
+            raise ValueError(
+                f"Found array with 0 sample(s) (shape={X.shape}) while a minimum "
+                f"of 1 is required by {name}."
+            )
+        has_nan, has_inf = gpu_network.nonfinite(X)
+        if has_nan:
+            raise ValueError("Input X contains NaN.")
+        if has_inf:
+            raise ValueError(
+                f"Input X contains infinity or a value too large for {X.dtype!r}."
+            )
+        if y is None:
+            validate_data(self, X, skip_check_array=True, reset=reset)
+            return X
+        y = _check_y(_device.to_host(y), multi_output=True, estimator=self)
+        check_consistent_length(_device.host_like(X), y)
+        validate_data(self, X, y, skip_check_array=True, reset=reset)
+        return X, y
+
+    def _validate_input(self, X, y, incremental, reset, device):
         """Validated ``X``, labels ``y`` and their binarized indicator ``Y``."""
-        X, y = validate_data(
-            self,
-            X,
-            y,
-            multi_output=True,
-            dtype=(np.float64, np.float32),
-            order="C",
-            reset=reset,
-        )
+        if device == "cuda" and _device.is_device_array(X):
+            X, y = self._validate_device_X(X, y, reset)
+        else:
+            X, y = validate_data(
+                self,
+                _device.to_host(X),
+                _device.to_host(y),
+                multi_output=True,
+                dtype=(np.float64, np.float32),
+                order="C",
+                reset=reset,
+            )
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         target_type = type_of_target(y, input_name="y")
@@ -625,8 +715,9 @@ class ShallowNNClassifier(ClassifierMixin, BaseEstimator):
         best_theta = np.ascontiguousarray(self._best_theta, dtype=theta.dtype)
         self.n_iter_ = 0
         max_epochs = 1 if incremental else self.max_iter
-        status = self._run_epochs(X, Y, sw, theta, train_rows, val_rows, best_theta,
-                                  state, slot1, slot2, max_epochs)
+        run = self._run_epochs_cuda if self.device_ == "cuda" else self._run_epochs
+        status = run(X, Y, sw, theta, train_rows, val_rows, best_theta, state, slot1,
+                     slot2, max_epochs)
         self._optimizer = (state[training.LR], state[training.STEP], slot1, slot2)
         self._no_improvement_count = int(state[training.NO_IMPROVEMENT])
         self.t_ = int(state[training.T])
@@ -658,22 +749,7 @@ class ShallowNNClassifier(ClassifierMixin, BaseEstimator):
         backups = np.stack([theta, theta])
         sample_idx = np.arange(n_train)
         kernel_args = self._kernel_args()
-        solver_args = (
-            float(self.alpha),
-            float(np.finfo(X.dtype).eps),
-            opt_ops.CODES[self.solver],
-            batch_size,
-            opt_ops.SCHEDULES[self.learning_rate],
-            float(self.learning_rate_init),
-            float(self.power_t),
-            float(self.momentum),
-            bool(self.nesterovs_momentum),
-            float(self.beta_1),
-            float(self.beta_2),
-            float(self.epsilon),
-            float(self.tol),
-            float(self.n_iter_no_change),
-        )
+        solver_args = self._solver_args(X.dtype, batch_size)
         blas = network.use_blas(X.shape[1], self.n_hidden, X.dtype)
         work = network.workspace(
             X.shape[1], self.n_hidden, Y.shape[1], batch_size, X.dtype
@@ -713,6 +789,80 @@ class ShallowNNClassifier(ClassifierMixin, BaseEstimator):
         finally:
             if bar is not None:
                 bar.close()
+        return status
+
+    def _solver_args(self, dtype, batch_size):
+        """Solver scalars of ``train_epochs``, resolved from the parameters."""
+        return (
+            float(self.alpha),
+            float(np.finfo(dtype).eps),
+            opt_ops.CODES[self.solver],
+            batch_size,
+            opt_ops.SCHEDULES[self.learning_rate],
+            float(self.learning_rate_init),
+            float(self.power_t),
+            float(self.momentum),
+            bool(self.nesterovs_momentum),
+            float(self.beta_1),
+            float(self.beta_2),
+            float(self.epsilon),
+            float(self.tol),
+            float(self.n_iter_no_change),
+        )
+
+    def _run_epochs_cuda(self, X, Y, sw, theta, train_rows, val_rows, best_theta,
+                         state, slot1, slot2, max_epochs):
+        """:meth:`_run_epochs` on the GPU: data and weights copied there once.
+
+        The weights, optimizer slots and best weights come back to the host
+        arrays at the end, also after an interruption.
+        """
+        from .cuda import network as gpu_network
+        from .cuda import training as gpu_training
+
+        put = gpu_network.use_device
+        batch_size = self._batch_size(train_rows.shape[0])
+        shuffle = self.shuffle and self.solver != "gd"
+        data = (put(X), put(Y), put(sw), put(train_rows))
+        resident = [put(a) for a in (theta, slot1, slot2, best_theta)]
+        d_theta, d_slot1, d_slot2, d_best = resident
+        backups = put(np.stack([theta, theta]))
+        kernel_args = self._kernel_args()
+        solver_args = self._solver_args(X.dtype, batch_size)
+        work = gpu_network.workspace(X.shape[1], self.n_hidden, Y.shape[1],
+                                     batch_size, X.dtype)
+        d_val_rows = put(val_rows)
+        chunk, status = 1, training.RUNNING
+        bar = self._progress_bar(max_epochs)
+        try:
+            while self.n_iter_ < max_epochs and status == training.RUNNING:
+                chunk = min(chunk, max_epochs - self.n_iter_)
+                keys = (gpu_training.feistel_keys(self._random_state, chunk)
+                        if shuffle else np.empty((0, 4), dtype=np.int64))
+                losses, scores = np.empty(chunk), np.empty(chunk)
+                tic = time.perf_counter()
+                done, status = gpu_training.train_epochs(
+                    *data, put(keys), d_theta, backups, d_slot1, d_slot2, state,
+                    losses, *kernel_args, *solver_args, work, d_val_rows, d_best,
+                    scores,
+                )
+                elapsed = time.perf_counter() - tic
+                self._record_epochs(losses[:done], scores[:done], state)
+                if bar is not None and done:
+                    bar.update(done)
+                    bar.set_postfix(loss=f"{losses[done - 1]:.6f}", refresh=False)
+                if status == training.DIVERGED:
+                    self._diverged()
+                per_epoch = elapsed / max(done, 1)
+                chunk = int(min(max(1, _CHUNK_SECONDS / per_epoch), 2 * chunk + 1))
+        except KeyboardInterrupt:
+            warnings.warn("Training interrupted by user.", stacklevel=4)
+        finally:
+            if bar is not None:
+                bar.close()
+            for host, device in zip((theta, slot1, slot2, best_theta), resident,
+                                    strict=True):
+                device.copy_to_host(host)
         return status
 
     def _progress_bar(self, max_epochs):
@@ -780,9 +930,35 @@ class ShallowNNClassifier(ClassifierMixin, BaseEstimator):
             stacklevel=5,
         )
 
+    def _gpu_usable(self):
+        return getattr(self, "device_", "cpu") == "cuda" and _device.usable()
+
+    def _validate_X(self, X):
+        """Validated ``X`` to predict: GPU arrays stay there when a GPU is usable."""
+        if _device.is_device_array(X) and self._gpu_usable():
+            return self._validate_device_X(X, reset=False)
+        return validate_data(
+            self, _device.to_host(X), dtype=(np.float64, np.float32), reset=False
+        )
+
+    def _forward_cuda(self, X, theta):
+        from numba import cuda
+
+        from .cuda import network as gpu_network
+
+        X = gpu_network.use_device(self._as_dtype(X, theta.dtype))
+        out = cuda.device_array((X.shape[0], self.n_outputs_), dtype=theta.dtype)
+        gpu_network.predict_proba(X, gpu_network.use_device(theta),
+                                  *self._kernel_args(), out)
+        return out.copy_to_host()
+
     def _forward(self, X):
         """Output-layer activations of validated ``X``, shape (n_samples, n_out)."""
         theta = self._pack()
+        if _device.is_device_array(X) or (
+            X.shape[0] >= _GPU_PREDICT_MIN_ROWS and self._gpu_usable()
+        ):
+            return self._forward_cuda(X, theta)
         out = np.empty((X.shape[0], self.n_outputs_), dtype=theta.dtype)
         X = np.ascontiguousarray(X, dtype=theta.dtype)
         blas = network.use_blas(X.shape[1], self.n_hidden, X.dtype)
@@ -804,7 +980,7 @@ class ShallowNNClassifier(ClassifierMixin, BaseEstimator):
             The predicted classes.
         """
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=(np.float64, np.float32), reset=False)
+        X = self._validate_X(X)
         y_pred = self._forward(X)
         if self.n_outputs_ == 1:
             y_pred = y_pred.ravel()
@@ -825,7 +1001,7 @@ class ShallowNNClassifier(ClassifierMixin, BaseEstimator):
             ``classes_``.
         """
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=(np.float64, np.float32), reset=False)
+        X = self._validate_X(X)
         y_prob = self._forward(X)
         if self.n_outputs_ == 1:
             p = y_prob.ravel()
