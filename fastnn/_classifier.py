@@ -13,10 +13,8 @@ from numbers import Integral, Real
 from typing import ClassVar
 
 import numpy as np
-import scipy.optimize
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state, compute_sample_weight
 from sklearn.utils._param_validation import Interval, Options, StrOptions
@@ -26,7 +24,6 @@ from sklearn.utils.multiclass import (
     type_of_target,
     unique_labels,
 )
-from sklearn.utils.optimize import _check_optimize_result
 from sklearn.utils.validation import (
     _check_sample_weight,
     _check_y,
@@ -628,9 +625,13 @@ class ShallowNNClassifier(ClassifierMixin, BaseEstimator):
 
     def _fit_lbfgs(self, X, Y, sw, theta):
         """Minimise the full-batch loss with L-BFGS-B, one kernel call per step."""
+        # Imported here: scipy.optimize is slow to import (cold start).
+        from scipy.optimize import minimize
+        from sklearn.utils.optimize import _check_optimize_result
+
         rows = np.arange(X.shape[0])
         grad = np.empty_like(theta)
-        blas = network.use_blas(X.shape[1], self.n_hidden, X.dtype)
+        blas = network.use_blas(X.shape[1], self.n_hidden)
         work = network.workspace(
             X.shape[1], self.n_hidden, Y.shape[1], X.shape[0], X.dtype
         )
@@ -648,7 +649,7 @@ class ShallowNNClassifier(ClassifierMixin, BaseEstimator):
             last[:] = x
 
         try:
-            res = scipy.optimize.minimize(
+            res = minimize(
                 loss_grad,
                 last.copy(),
                 method="L-BFGS-B",
@@ -679,6 +680,9 @@ class ShallowNNClassifier(ClassifierMixin, BaseEstimator):
         n_samples = Y.shape[0]
         # MLP stratifies single-output targets only (binary), on its RNG.
         stratify = Y if Y.shape[1] == 1 else None
+        # Imported here: sklearn.model_selection is slow to import (cold start).
+        from sklearn.model_selection import train_test_split
+
         train, val = train_test_split(
             np.arange(n_samples),
             random_state=self._random_state,
@@ -750,7 +754,7 @@ class ShallowNNClassifier(ClassifierMixin, BaseEstimator):
         sample_idx = np.arange(n_train)
         kernel_args = self._kernel_args()
         solver_args = self._solver_args(X.dtype, batch_size)
-        blas = network.use_blas(X.shape[1], self.n_hidden, X.dtype)
+        blas = network.use_blas(X.shape[1], self.n_hidden)
         work = network.workspace(
             X.shape[1], self.n_hidden, Y.shape[1], batch_size, X.dtype
         )
@@ -961,7 +965,7 @@ class ShallowNNClassifier(ClassifierMixin, BaseEstimator):
             return self._forward_cuda(X, theta)
         out = np.empty((X.shape[0], self.n_outputs_), dtype=theta.dtype)
         X = np.ascontiguousarray(X, dtype=theta.dtype)
-        blas = network.use_blas(X.shape[1], self.n_hidden, X.dtype)
+        blas = network.use_blas(X.shape[1], self.n_hidden)
         with threads.parallel_section(blas):
             network.predict_proba(X, theta, *self._kernel_args(), blas, out)
         return out

@@ -24,15 +24,18 @@ from ..ops import activations as act_ops
 from ..ops import losses as loss_ops
 from . import fastmath
 
-#: Most rows per block of a batch worth parallelising: two blocks per
-#: default-sized batch (200 rows), so that both cores work.
-BLOCK_ROWS = 128
+#: Most rows per block of a batch worth parallelising (sgemm is efficient from
+#: ~256 rows), and the fewest blocks such a batch is cut into, so that a
+#: default-sized batch (200 rows) keeps two cores busy.
+BLOCK_ROWS = 256
+MIN_PARALLEL_BLOCKS = 2
 #: Most rows per block of a batch too small to parallelise: fewer, longer loops.
 SERIAL_BLOCK_ROWS = 512
-#: Use BLAS once ``n_features * n_hidden`` reaches this (per dtype): below it the
-#: hand loops win, above it sgemm/dgemm do (measured with
-#: ``benches/crossover.py`` on a 2-core AVX-512 machine).
-BLAS_MIN_WEIGHTS = {np.dtype(np.float32): 512, np.dtype(np.float64): 1024}
+#: Use BLAS once ``n_features * n_hidden`` reaches this: below it the hand loops
+#: win, above it sgemm/dgemm do, in float32 and float64 alike (measured with
+#: ``python benches/crossover.py`` on a 2-core AVX-512 machine: loops 10% faster
+#: at 2 x 4, even at 2 x 16, BLAS 6-14% faster at 64 weights, 2-4x from 1024).
+BLAS_MIN_WEIGHTS = 32
 #: Multiply-adds per batch under which one thread beats waking the others.
 PARALLEL_MIN_WORK = 1 << 18
 
@@ -67,15 +70,17 @@ def block_layout(batch_size, n_features, n_hidden):
 
     Depends on the shapes only, never on the thread count.
     """
-    most = (BLOCK_ROWS if parallel_pays(batch_size, n_features, n_hidden)
-            else SERIAL_BLOCK_ROWS)
-    n_blocks = -(-batch_size // most)
+    if parallel_pays(batch_size, n_features, n_hidden):
+        n_blocks = max(MIN_PARALLEL_BLOCKS, -(-batch_size // BLOCK_ROWS))
+    else:
+        n_blocks = -(-batch_size // SERIAL_BLOCK_ROWS)
+    n_blocks = min(n_blocks, batch_size)
     return n_blocks, -(-batch_size // n_blocks)
 
 
-def use_blas(n_features, n_hidden, dtype=np.float64):
+def use_blas(n_features, n_hidden):
     """Whether the layer shapes are wide enough for BLAS to beat hand loops."""
-    return n_features * n_hidden >= BLAS_MIN_WEIGHTS[np.dtype(dtype)]
+    return n_features * n_hidden >= BLAS_MIN_WEIGHTS
 
 
 def workspace(n_features, n_hidden, n_outputs, batch_size, dtype):

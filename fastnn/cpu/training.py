@@ -48,7 +48,7 @@ DIVERGED = 2  # non-finite loss or weights: the last good weights are restored
 #: count from which the chunks run on several threads (elementwise, so the
 #: result does not depend on the thread count).
 UPDATE_CHUNK = 4096
-PARALLEL_MIN_PARAMS = 1 << 15
+PARALLEL_MIN_PARAMS = 1 << 14
 
 
 @jit
