@@ -758,27 +758,39 @@ class ShallowNNClassifier(ClassifierMixin, BaseEstimator):
         work = network.workspace(
             X.shape[1], self.n_hidden, Y.shape[1], batch_size, X.dtype
         )
+
+        def run_chunk(chunk):
+            if shuffle:
+                chunk = max(1, min(chunk, _MAX_ORDER_ENTRIES // n_train))
+                orders = self._shuffled_orders(sample_idx, train_rows, chunk)
+            else:
+                orders = train_rows[np.newaxis, :]
+            losses, scores = np.empty(chunk), np.empty(chunk)
+            with threads.parallel_section(blas):
+                done, status = training.train_epochs(
+                    X, Y, sw, orders, theta, backups, slot1, slot2, state, losses,
+                    *kernel_args, *solver_args, blas, work, val_rows, best_theta,
+                    scores,
+                )
+            return done, status, losses, scores
+
+        return self._drive_chunks(run_chunk, max_epochs, state)
+
+    def _drive_chunks(self, run_chunk, max_epochs, state):
+        """Call ``run_chunk(n_epochs)`` until training stops; bookkeeping between.
+
+        ``run_chunk`` returns ``(epochs_run, status, losses, scores)``. Chunks grow
+        to about ``_CHUNK_SECONDS`` each, so that verbose output, the progress bar
+        and Ctrl-C respond while a fit spends little time in Python.
+        """
         chunk = 1
         status = training.RUNNING
         bar = self._progress_bar(max_epochs)
         try:
             while self.n_iter_ < max_epochs and status == training.RUNNING:
                 chunk = min(chunk, max_epochs - self.n_iter_)
-                if shuffle:
-                    chunk = max(1, min(chunk, _MAX_ORDER_ENTRIES // n_train))
-                    orders = self._shuffled_orders(sample_idx, train_rows, chunk)
-                else:
-                    orders = train_rows[np.newaxis, :]
-                losses = np.empty(chunk)
-                scores = np.empty(chunk)
                 tic = time.perf_counter()
-                with threads.parallel_section(blas):
-                    done, status = training.train_epochs(
-                        X, Y, sw, orders, theta, backups, slot1, slot2, state,
-                        losses,
-                        *kernel_args, *solver_args, blas, work,
-                        val_rows, best_theta, scores,
-                    )
+                done, status, losses, scores = run_chunk(chunk)
                 elapsed = time.perf_counter() - tic
                 self._record_epochs(losses[:done], scores[:done], state)
                 if bar is not None and done:
@@ -836,38 +848,24 @@ class ShallowNNClassifier(ClassifierMixin, BaseEstimator):
         work = gpu_network.workspace(X.shape[1], self.n_hidden, Y.shape[1],
                                      batch_size, X.dtype)
         d_val_rows = put(val_rows)
-        chunk, status = 1, training.RUNNING
-        bar = self._progress_bar(max_epochs)
+
+        def run_chunk(chunk):
+            keys = (gpu_training.feistel_keys(self._random_state, chunk)
+                    if shuffle else np.empty((0, 4), dtype=np.int64))
+            losses, scores = np.empty(chunk), np.empty(chunk)
+            done, status = gpu_training.train_epochs(
+                *data, put(keys), d_theta, backups, d_slot1, d_slot2, state,
+                losses, *kernel_args, *solver_args, work, d_val_rows, d_best,
+                scores,
+            )
+            return done, status, losses, scores
+
         try:
-            while self.n_iter_ < max_epochs and status == training.RUNNING:
-                chunk = min(chunk, max_epochs - self.n_iter_)
-                keys = (gpu_training.feistel_keys(self._random_state, chunk)
-                        if shuffle else np.empty((0, 4), dtype=np.int64))
-                losses, scores = np.empty(chunk), np.empty(chunk)
-                tic = time.perf_counter()
-                done, status = gpu_training.train_epochs(
-                    *data, put(keys), d_theta, backups, d_slot1, d_slot2, state,
-                    losses, *kernel_args, *solver_args, work, d_val_rows, d_best,
-                    scores,
-                )
-                elapsed = time.perf_counter() - tic
-                self._record_epochs(losses[:done], scores[:done], state)
-                if bar is not None and done:
-                    bar.update(done)
-                    bar.set_postfix(loss=f"{losses[done - 1]:.6f}", refresh=False)
-                if status == training.DIVERGED:
-                    self._diverged()
-                per_epoch = elapsed / max(done, 1)
-                chunk = int(min(max(1, _CHUNK_SECONDS / per_epoch), 2 * chunk + 1))
-        except KeyboardInterrupt:
-            warnings.warn("Training interrupted by user.", stacklevel=4)
+            return self._drive_chunks(run_chunk, max_epochs, state)
         finally:
-            if bar is not None:
-                bar.close()
             for host, device in zip((theta, slot1, slot2, best_theta), resident,
                                     strict=True):
                 device.copy_to_host(host)
-        return status
 
     def _progress_bar(self, max_epochs):
         if not self.progress_bar:

@@ -86,16 +86,16 @@ def use_blas(n_features, n_hidden):
 def workspace(n_features, n_hidden, n_outputs, batch_size, dtype):
     """Buffers for :func:`loss_grad`, allocated once per fit.
 
-    One row per block: inputs, targets, sample weights, hidden activations, hidden
-    deltas, output activations, the block's partial gradient; then each block's
-    loss and weight sums.
+    One row per block: inputs, targets, sample weights (then scratch), hidden
+    activations, hidden deltas, output activations, the block's partial gradient;
+    then each block's loss and weight sums.
     """
     n_blocks, rows = block_layout(batch_size, n_features, n_hidden)
     p = n_params(n_features, n_hidden, n_outputs)
     return (
         np.empty((n_blocks, n_features * rows), dtype=dtype),
         np.empty((n_blocks, n_outputs * rows), dtype=dtype),
-        np.empty((n_blocks, rows), dtype=dtype),
+        np.empty((n_blocks, 3 * rows), dtype=dtype),
         np.empty((n_blocks, n_hidden * rows), dtype=dtype),
         np.empty((n_blocks, n_hidden * rows), dtype=dtype),
         np.empty((n_blocks, n_outputs * rows), dtype=dtype),
@@ -161,31 +161,37 @@ def activation_backward(DT, AT, activation, slope):
 
 
 @jit
-def output_activate(ZT, b, softmax):
+def output_activate(ZT, b, softmax, scratch):
     """Logistic per output (binary, multilabel) or softmax per sample of ``ZT + b``.
 
-    ``ZT`` is (n_outputs, n_rows), overwritten. Softmax subtracts each sample's
-    maximum first, so any finite input gives probabilities in [0, 1] without
-    overflow.
+    ``ZT`` is (n_outputs, n_rows), overwritten; ``scratch`` holds at least
+    ``2 * n_rows`` values. Every loop runs over the rows (vectorised). Softmax
+    subtracts each sample's maximum first, so any finite input gives
+    probabilities in [0, 1] without overflow.
     """
     o, m = ZT.shape
     if softmax:
+        zmax = scratch[:m]
+        total = scratch[m : 2 * m]
+        for c in range(o):
+            bc = b[c]
+            for r in range(m):
+                ZT[c, r] += bc
+        zmax[:] = ZT[0]
+        for c in range(1, o):
+            for r in range(m):
+                zmax[r] = max(zmax[r], ZT[c, r])
+        total[:] = 0.0
         for c in range(o):
             for r in range(m):
-                ZT[c, r] += b[c]
-        for r in range(m):
-            zmax = ZT[0, r]
-            for c in range(1, o):
-                zmax = max(zmax, ZT[c, r])
-            total = 0.0
-            for c in range(o):
                 # The select keeps infinite logits finite: inf - inf would be nan.
                 z = ZT[c, r]
-                e = 1.0 if z == zmax else _exp(z - zmax)
+                e = 1.0 if z == zmax[r] else _exp(z - zmax[r])
                 ZT[c, r] = e
-                total += e
-            for c in range(o):
-                ZT[c, r] /= total
+                total[r] += e
+        for c in range(o):
+            for r in range(m):
+                ZT[c, r] /= total[r]
     else:
         for c in range(o):
             bc = b[c]
@@ -218,18 +224,21 @@ def _gather_t(X, rows, XT):
 def _gather(X, rows, XB):
     """``XB = X[rows]``: whole rows copied (for BLAS, which reads them transposed)."""
     for r in range(rows.shape[0]):
-        XB[r] = X[rows[r]]
+        i = rows[r]
+        for k in range(XB.shape[1]):
+            XB[r, k] = X[i, k]
 
 
 @jit
 def forward_block(X, rows, W1, b1, W2, b2, activation, slope, softmax, blas,
-                  xbuf, A1T, A2T):
+                  xbuf, A1T, A2T, scratch):
     """Forward pass of the samples ``X[rows]``, transposed.
 
     Fills ``A1T = g(W1^T X[rows]^T + b1)`` and ``A2T = out(W2^T A1T + b2)``, each
     of ``len(rows)`` columns. ``xbuf`` receives the block's inputs, which
     :func:`backward_block` reads again: ``X[rows]`` (rows x features) on the BLAS
-    path, its transpose on the hand-loop path.
+    path, its transpose on the hand-loop path. ``scratch`` holds ``2 * len(rows)``
+    values.
     """
     m, d = rows.shape[0], X.shape[1]
     if blas:
@@ -244,7 +253,7 @@ def forward_block(X, rows, W1, b1, W2, b2, activation, slope, softmax, blas,
         _matmul_t(W1, XT, A1T)
         activate(A1T, b1, activation, slope)
         _matmul_t(W2, A1T, A2T)
-    output_activate(A2T, b2, softmax)
+    output_activate(A2T, b2, softmax, scratch)
 
 
 @jit
@@ -254,9 +263,10 @@ def gather_targets(Y, sample_weight, rows, YT, sw):
     Copied once per block so that the loss and delta loops read contiguous
     memory: LLVM does not vectorise loops that gather through ``rows``.
     """
-    for c in range(YT.shape[0]):
-        for r in range(rows.shape[0]):
-            YT[c, r] = Y[rows[r], c]
+    for r in range(rows.shape[0]):
+        i = rows[r]
+        for c in range(YT.shape[0]):
+            YT[c, r] = Y[i, c]
     s = 0.0
     for r in range(rows.shape[0]):
         sw[r] = sample_weight[rows[r]]
@@ -362,10 +372,11 @@ def _block_loss_grad(b, n_blocks, X, Y, sample_weight, rows, theta, n_hidden,
     A2T = ws_a2[b, : o * m].reshape((o, m))
     YT = ws_y[b, : o * m].reshape((o, m))
     sw = ws_w[b, :m]
+    scratch = ws_w[b, m:]
     gW1, gb1, gW2, gb2 = unpack(ws_g[b], d, h, o)
     ws_sums[1, b] = gather_targets(Y, sample_weight, block, YT, sw)
     forward_block(X, block, W1, b1, W2, b2, activation, slope, softmax, blas,
-                  ws_x[b], A1T, A2T)
+                  ws_x[b], A1T, A2T, scratch)
     # D1T is free until backward_block: its first row holds the per-sample losses.
     ws_sums[0, b] = block_loss(YT, sw, A2T, softmax, eps, D1T[0])
     backward_block(YT, sw, W2, activation, slope, blas, ws_x[b], A1T, A2T, D1T,
@@ -390,7 +401,7 @@ def block_pass(X, Y, sample_weight, rows, theta, n_hidden, activation, slope,
     sums taken in block order.
     """
     n = rows.shape[0]
-    n_blocks = -(-n // work[2].shape[1])
+    n_blocks = -(-n // (work[2].shape[1] // 3))
     if n_blocks > 1 and parallel_pays(n, X.shape[1], n_hidden):
         _blocks_parallel(X, Y, sample_weight, rows, theta, n_hidden, activation,
                          slope, softmax, eps, blas, work, n_blocks)
@@ -486,6 +497,7 @@ def predict_proba(X, theta, n_hidden, activation, slope, softmax, blas, out):
         xbuf = np.empty(d * m, dtype=X.dtype)
         A1T = np.empty((n_hidden, m), dtype=X.dtype)
         A2T = np.empty((o, m), dtype=X.dtype)
+        scratch = np.empty(2 * m, dtype=X.dtype)
         forward_block(X, rows[start:stop], W1, b1, W2, b2, activation, slope,
-                      softmax, blas, xbuf, A1T, A2T)
+                      softmax, blas, xbuf, A1T, A2T, scratch)
         out[start:stop] = A2T.T

@@ -174,6 +174,7 @@ def accuracy(X, Y, sample_weight, rows, theta, n_hidden, activation, slope,
     xbuf = np.empty(d * m, dtype=X.dtype)
     ws_a1 = np.empty(n_hidden * m, dtype=X.dtype)
     ws_a2 = np.empty(o * m, dtype=X.dtype)
+    scratch = np.empty(2 * m, dtype=X.dtype)
     correct = 0.0
     weight = 0.0
     for start in range(0, rows.shape[0], BLOCK_ROWS):
@@ -181,7 +182,8 @@ def accuracy(X, Y, sample_weight, rows, theta, n_hidden, activation, slope,
         k = block.shape[0]
         A2T = ws_a2[: o * k].reshape((o, k))
         forward_block(X, block, W1, b1, W2, b2, activation, slope, softmax, blas,
-                      xbuf, ws_a1[: n_hidden * k].reshape((n_hidden, k)), A2T)
+                      xbuf, ws_a1[: n_hidden * k].reshape((n_hidden, k)), A2T,
+                      scratch)
         for r in range(k):
             i = block[r]
             ok = True

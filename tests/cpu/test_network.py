@@ -151,7 +151,8 @@ def _output_activate(Z, softmax, b=None):
     """The kernel on samples-as-rows ``Z``: it works on the transpose."""
     ZT = np.ascontiguousarray(Z.T)
     b = np.zeros(Z.shape[1], dtype=Z.dtype) if b is None else b
-    network.output_activate(ZT, b, softmax)
+    scratch = np.full(2 * Z.shape[0] + 1, np.nan, dtype=Z.dtype)
+    network.output_activate(ZT, b, softmax, scratch)
     return ZT.T
 
 
@@ -226,8 +227,9 @@ def test_forward_block(kind, act, dtype, shape, blas):
     A1T, A2T = (np.full((k, m), np.nan, dtype=dtype) for k in (h, o))
     xbuf = np.full(d * m + 3, np.nan, dtype=dtype)
     W1, b1, W2, b2 = network.unpack(theta, d, h, o)
+    scratch = np.full(2 * m, np.nan, dtype=dtype)
     network.forward_block(X, rows, W1, b1, W2, b2, CODES[act], SLOPE, softmax, blas,
-                          xbuf, A1T, A2T)
+                          xbuf, A1T, A2T, scratch)
     X64, theta64 = _as64(X, theta)
     _, A1, _, A2 = naive.forward(X64[rows], theta64, h, o, act, SLOPE, softmax)
     # The inputs as the backward pass reads them: rows for BLAS, columns otherwise.
@@ -299,7 +301,7 @@ def test_backward_block(kind, act, dtype, shape, blas):
     xbuf = np.full(d * m, np.nan, dtype=dtype)
     W1, b1, W2, b2 = network.unpack(theta, d, h, o)
     network.forward_block(X, rows, W1, b1, W2, b2, CODES[act], SLOPE, softmax, blas,
-                          xbuf, A1T, A2T)
+                          xbuf, A1T, A2T, np.empty(2 * m, dtype=dtype))
     YT, sw_rows = _gather_targets(Y, sw, rows)
     grad = np.full_like(theta, np.nan)
     gW1, gb1, gW2, gb2 = network.unpack(grad, d, h, o)
