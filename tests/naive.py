@@ -32,6 +32,31 @@ def unpack(theta, n_features, n_hidden, n_outputs):
     return W1.reshape(d, h), b1, W2.reshape(h, o), b2
 
 
+def random_problem(kind, n_samples, shape, seed=0, weighted=False,
+                   dtype=np.float64):
+    """Random ``X, Y (uint8), sample_weight, theta`` for the kernel tests.
+
+    ``kind`` is "binary" (one output), "multiclass" or "multilabel" (three);
+    ``shape`` is ``(n_features, n_hidden)``; weights are Glorot-uniform per layer.
+    """
+    rng = np.random.default_rng(seed)
+    d, h = shape
+    o = 1 if kind == "binary" else 3
+    X = rng.normal(size=(n_samples, d))
+    if kind == "multiclass":
+        Y = np.eye(o, dtype=np.uint8)[rng.integers(o, size=n_samples)]
+    else:
+        Y = rng.integers(2, size=(n_samples, o)).astype(np.uint8)
+    sw = rng.uniform(0.2, 3.0, n_samples) if weighted else np.ones(n_samples)
+    layers = []
+    for fan_in, fan_out in ((d, h), (h, o)):
+        bound = np.sqrt(6.0 / (fan_in + fan_out))
+        layers += [rng.uniform(-bound, bound, (fan_in, fan_out)),
+                   rng.uniform(-bound, bound, fan_out)]
+    theta = pack(*layers)
+    return X.astype(dtype), Y, sw.astype(dtype), theta.astype(dtype)
+
+
 def sigmoid(Z):
     """``1 / (1 + exp(-z))`` as ``exp(-log(1 + exp(-z)))``, which never overflows."""
     return np.exp(-np.logaddexp(0, -Z))

@@ -27,18 +27,7 @@ BETA_1, BETA_2, EPSILON = 0.9, 0.999, 1e-8
 
 def _problem(kind, n_samples, seed=0, weighted=False, shape=(N_FEATURES, N_HIDDEN)):
     """Random float64 ``X, Y (uint8), sample_weight, theta``."""
-    rng = np.random.default_rng(seed)
-    d, h = shape
-    o = 1 if kind == "binary" else 3
-    X = rng.normal(size=(n_samples, d))
-    if kind == "multiclass":
-        Y = np.eye(o, dtype=np.uint8)[rng.integers(o, size=n_samples)]
-    else:
-        Y = rng.integers(2, size=(n_samples, o)).astype(np.uint8)
-    sw = rng.uniform(0.2, 3.0, n_samples) if weighted else np.ones(n_samples)
-    bound = np.sqrt(6.0 / (d + h))
-    theta = rng.uniform(-bound, bound, network.n_params(d, h, o))
-    return X, Y, sw, theta
+    return naive.random_problem(kind, n_samples, shape, seed, weighted)
 
 
 def _new_state(lr_init):
