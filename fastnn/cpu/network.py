@@ -263,10 +263,14 @@ def gather_targets(Y, sample_weight, rows, YT, sw):
     Copied once per block so that the loss and delta loops read contiguous
     memory: LLVM does not vectorise loops that gather through ``rows``.
     """
-    for r in range(rows.shape[0]):
-        i = rows[r]
-        for c in range(YT.shape[0]):
-            YT[c, r] = Y[i, c]
+    if YT.shape[0] == 1:  # binary: one loop, no inner loop of one iteration
+        for r in range(rows.shape[0]):
+            YT[0, r] = Y[rows[r], 0]
+    else:
+        for r in range(rows.shape[0]):
+            i = rows[r]
+            for c in range(YT.shape[0]):
+                YT[c, r] = Y[i, c]
     s = 0.0
     for r in range(rows.shape[0]):
         sw[r] = sample_weight[rows[r]]
