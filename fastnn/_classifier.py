@@ -740,8 +740,12 @@ class ShallowNNClassifier(ClassifierMixin, BaseEstimator):
         for e in range(chunk):
             perm = np.arange(n_train)
             self._random_state.shuffle(perm)
-            sample_idx[:] = sample_idx[perm]
-            orders[e] = train_rows[sample_idx]
+            # sample_idx = sample_idx[perm]; orders[e] = train_rows[sample_idx],
+            # through orders[e] so that no temporary copy is made (P3's peak memory).
+            order = orders[e]
+            np.take(sample_idx, perm, out=order)
+            sample_idx[:] = order
+            np.take(train_rows, sample_idx, out=order)
         return orders
 
     def _run_epochs(self, X, Y, sw, theta, train_rows, val_rows, best_theta, state,
