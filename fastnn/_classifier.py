@@ -43,6 +43,15 @@ from .ops import optimizers as opt_ops
 _CHUNK_SECONDS = 0.1
 # Cap on the shuffled sample orders generated for one chunk (int64 entries).
 _MAX_ORDER_ENTRIES = 1 << 22
+
+
+def _rows(n):
+    """``arange(n)`` as the kernels' row indices: int32 while it fits.
+
+    Half the memory of ``intp`` for the index arrays of a fit (P3's peak memory);
+    only data sets of 2**31 rows or more compile the ``intp`` kernels.
+    """
+    return np.arange(n, dtype=np.int32 if n < 2**31 else np.intp)
 # Rows from which a CUDA-fitted model predicts host arrays on the GPU: below it the
 # copies to and from the device cost more than the CPU kernels take.
 _GPU_PREDICT_MIN_ROWS = 1 << 16
@@ -629,7 +638,7 @@ class ShallowNNClassifier(ClassifierMixin, BaseEstimator):
         from scipy.optimize import minimize
         from sklearn.utils.optimize import _check_optimize_result
 
-        rows = np.arange(X.shape[0])
+        rows = _rows(X.shape[0])
         grad = np.empty_like(theta)
         blas = network.use_blas(X.shape[1], self.n_hidden)
         work = network.workspace(
@@ -684,7 +693,7 @@ class ShallowNNClassifier(ClassifierMixin, BaseEstimator):
         from sklearn.model_selection import train_test_split
 
         train, val = train_test_split(
-            np.arange(n_samples),
+            _rows(n_samples),
             random_state=self._random_state,
             test_size=self.validation_fraction,
             stratify=stratify,
@@ -704,7 +713,8 @@ class ShallowNNClassifier(ClassifierMixin, BaseEstimator):
                 self.validation_scores_ = []
             best = -(self.best_validation_score_ or -np.inf)
         else:
-            train_rows, val_rows = np.arange(X.shape[0]), np.empty(0, np.intp)
+            train_rows = _rows(X.shape[0])
+            val_rows = train_rows[:0]
             best = np.inf if self.best_loss_ is None else self.best_loss_
         state = np.zeros(training.N_STATE)
         state[training.BEST_LOSS] = best
@@ -736,9 +746,9 @@ class ShallowNNClassifier(ClassifierMixin, BaseEstimator):
     def _shuffled_orders(self, sample_idx, train_rows, chunk):
         """One shuffled visiting order per epoch, drawn as MLPClassifier draws."""
         n_train = train_rows.shape[0]
-        orders = np.empty((chunk, n_train), dtype=np.intp)
+        orders = np.empty((chunk, n_train), dtype=train_rows.dtype)
         for e in range(chunk):
-            perm = np.arange(n_train)
+            perm = _rows(n_train)
             self._random_state.shuffle(perm)
             # sample_idx = sample_idx[perm]; orders[e] = train_rows[sample_idx],
             # through orders[e] so that no temporary copy is made (P3's peak memory).
@@ -755,7 +765,7 @@ class ShallowNNClassifier(ClassifierMixin, BaseEstimator):
         batch_size = self._batch_size(n_train)
         shuffle = self.shuffle and self.solver != "gd"
         backups = np.stack([theta, theta])
-        sample_idx = np.arange(n_train)
+        sample_idx = _rows(n_train)
         kernel_args = self._kernel_args()
         solver_args = self._solver_args(X.dtype, batch_size)
         blas = network.use_blas(X.shape[1], self.n_hidden)
