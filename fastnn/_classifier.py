@@ -559,8 +559,24 @@ class ShallowNNClassifier(ClassifierMixin, BaseEstimator):
                 "This solver needs samples of at least 2 classes in the data, but "
                 f"the data contains only one class: {self.classes_[0]!r}"
             )
-        Y = np.ascontiguousarray(self._label_binarizer.transform(y), dtype=np.uint8)
-        return X, y, Y
+        return X, y, self._binarize(y)
+
+    def _binarize(self, y):
+        """``LabelBinarizer.transform(y)`` as uint8, without its large temporaries.
+
+        For binary and multiclass targets the indicator is built from the class
+        codes directly: LabelBinarizer builds a sparse matrix and an int64 copy
+        first, ~50 bytes per sample at the peak (P3's peak memory).
+        """
+        binarizer = self._label_binarizer
+        if binarizer.y_type_ not in ("binary", "multiclass"):
+            return np.ascontiguousarray(binarizer.transform(y), dtype=np.uint8)
+        codes = np.searchsorted(binarizer.classes_, y)
+        if binarizer.y_type_ == "binary":
+            return (codes == 1).astype(np.uint8).reshape(-1, 1)
+        Y = np.zeros((codes.shape[0], len(binarizer.classes_)), dtype=np.uint8)
+        Y[np.arange(codes.shape[0]), codes] = 1
+        return Y
 
     def _sample_weight(self, sample_weight, X, y):
         """``sample_weight`` times the weights of ``class_weight``."""

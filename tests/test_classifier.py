@@ -566,3 +566,25 @@ def test_convergence_warning_only_when_max_iter_is_hit():
         clf = ShallowNNClassifier(n_hidden=5, max_iter=500, tol=0.1,
                                   random_state=0).fit(X, y)
     assert clf.n_iter_ < 500
+
+
+@pytest.mark.parametrize(
+    "y",
+    [
+        np.array([3, 1, 3, 1, 1]),
+        np.array([2, 0, 1, 2, 2, 0]),
+        np.array(["b", "a", "c", "a"]),
+        np.array(["no", "yes", "yes"], dtype=object),
+        np.array([[1, 0, 1], [0, 0, 1], [1, 1, 0]]),
+    ],
+    ids=["binary", "multiclass", "strings", "objects", "multilabel"],
+)
+def test_binarize_matches_label_binarizer(y):
+    """The indicator built from class codes is exactly LabelBinarizer's."""
+    from sklearn.preprocessing import LabelBinarizer
+
+    clf = ShallowNNClassifier()
+    clf._label_binarizer = LabelBinarizer().fit(y)
+    Y = clf._binarize(y)
+    assert Y.dtype == np.uint8
+    assert_array_equal(Y, clf._label_binarizer.transform(y))
