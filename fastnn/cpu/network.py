@@ -213,11 +213,31 @@ def _matmul_t(W, XT, ZT):
 
 
 @jit
+def _consecutive(rows):
+    """``rows[0]`` when ``rows`` is ``rows[0], rows[0] + 1, ...``, else -1.
+
+    Unshuffled batches (``gd``, ``shuffle=False``) are such ranges: copying them
+    with unit-stride loads vectorises, where a gather through ``rows`` does not.
+    """
+    start = rows[0]
+    mismatch = 0
+    for r in range(rows.shape[0]):
+        mismatch |= rows[r] ^ (start + r)
+    return start if mismatch == 0 else -1
+
+
+@jit
 def _gather_t(X, rows, XT):
     """``XT = X[rows].T``: the block's samples as columns (for the hand loops)."""
-    for k in range(XT.shape[0]):
-        for r in range(rows.shape[0]):
-            XT[k, r] = X[rows[r], k]
+    start = _consecutive(rows)
+    if start >= 0:
+        for k in range(XT.shape[0]):
+            for r in range(rows.shape[0]):
+                XT[k, r] = X[start + r, k]
+    else:
+        for k in range(XT.shape[0]):
+            for r in range(rows.shape[0]):
+                XT[k, r] = X[rows[r], k]
 
 
 @jit
@@ -263,6 +283,14 @@ def gather_targets(Y, sample_weight, rows, YT, sw):
     Copied once per block so that the loss and delta loops read contiguous
     memory: LLVM does not vectorise loops that gather through ``rows``.
     """
+    start = _consecutive(rows)
+    if start >= 0:
+        for c in range(YT.shape[0]):
+            for r in range(rows.shape[0]):
+                YT[c, r] = Y[start + r, c]
+        for r in range(rows.shape[0]):
+            sw[r] = sample_weight[start + r]
+        return total(sw[: rows.shape[0]])
     if YT.shape[0] == 1:  # binary: one loop, no inner loop of one iteration
         for r in range(rows.shape[0]):
             YT[0, r] = Y[rows[r], 0]
@@ -271,11 +299,9 @@ def gather_targets(Y, sample_weight, rows, YT, sw):
             i = rows[r]
             for c in range(YT.shape[0]):
                 YT[c, r] = Y[i, c]
-    s = 0.0
     for r in range(rows.shape[0]):
         sw[r] = sample_weight[rows[r]]
-        s += sw[r]
-    return s
+    return total(sw[: rows.shape[0]])
 
 
 @jit
