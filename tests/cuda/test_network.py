@@ -38,22 +38,7 @@ def _n_outputs(kind):
 
 
 def _problem(kind, n_samples, dtype, seed=0, weighted=False):
-    """Random ``X, Y (uint8), sample_weight, theta``; Glorot-scaled weights."""
-    rng = np.random.default_rng(seed)
-    o = _n_outputs(kind)
-    X = rng.normal(size=(n_samples, D))
-    if kind == "multiclass":
-        Y = np.eye(o, dtype=np.uint8)[rng.integers(o, size=n_samples)]
-    else:
-        Y = rng.integers(2, size=(n_samples, o)).astype(np.uint8)
-    sw = rng.uniform(0.2, 3.0, n_samples) if weighted else np.ones(n_samples)
-    layers = []
-    for fan_in, fan_out in ((D, H), (H, o)):
-        bound = np.sqrt(6.0 / (fan_in + fan_out))
-        layers += [rng.uniform(-bound, bound, (fan_in, fan_out)),
-                   rng.uniform(-bound, bound, fan_out)]
-    theta = naive.pack(*layers)
-    return X.astype(dtype), Y, sw.astype(dtype), theta.astype(dtype)
+    return naive.random_problem(kind, n_samples, (D, H), seed, weighted, dtype)
 
 
 @cuda.jit

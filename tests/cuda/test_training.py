@@ -29,18 +29,8 @@ TWIN_RTOL = 1e-12
 
 def _problem(kind, n_samples, seed=0, weighted=False):
     """Random float64 ``X, Y (uint8), sample_weight, theta``."""
-    rng = np.random.default_rng(seed)
-    d, h = N_FEATURES, N_HIDDEN
-    o = 1 if kind == "binary" else 3
-    X = rng.normal(size=(n_samples, d))
-    if kind == "multiclass":
-        Y = np.eye(o, dtype=np.uint8)[rng.integers(o, size=n_samples)]
-    else:
-        Y = rng.integers(2, size=(n_samples, o)).astype(np.uint8)
-    sw = rng.uniform(0.2, 3.0, n_samples) if weighted else np.ones(n_samples)
-    bound = np.sqrt(6.0 / (d + h))
-    theta = rng.uniform(-bound, bound, network.n_params(d, h, o))
-    return X, Y, sw, theta
+    return naive.random_problem(kind, n_samples, (N_FEATURES, N_HIDDEN), seed,
+                                weighted)
 
 
 def _new_state(lr_init):
