@@ -10,6 +10,8 @@ from fastnn.cpu import network, training
 from fastnn.ops import optimizers as opt_ops
 from fastnn.ops.activations import CODES
 from tests import naive
+from tests.common import UPDATE_RULES
+from tests.common import new_state as _new_state
 
 N_FEATURES = 3
 N_HIDDEN = 5
@@ -28,17 +30,6 @@ BETA_1, BETA_2, EPSILON = 0.9, 0.999, 1e-8
 def _problem(kind, n_samples, seed=0, weighted=False, shape=(N_FEATURES, N_HIDDEN)):
     """Random float64 ``X, Y (uint8), sample_weight, theta``."""
     return naive.random_problem(kind, n_samples, shape, seed, weighted)
-
-
-def _new_state(lr_init):
-    state = np.zeros(training.N_STATE)
-    state[training.LR] = lr_init
-    state[training.BEST_LOSS] = np.inf
-    return state
-
-
-# (solver name, nesterov) for every update rule.
-UPDATE_RULES = [("gd", False), ("sgd", False), ("sgd", True), ("adam", False)]
 
 
 @pytest.mark.parametrize(("solver", "nesterov"), UPDATE_RULES)

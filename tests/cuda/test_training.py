@@ -14,6 +14,8 @@ from fastnn.ops import optimizers as opt_ops
 from fastnn.ops import permutation
 from fastnn.ops.activations import CODES
 from tests import naive
+from tests.common import UPDATE_RULES
+from tests.common import new_state as _new_state
 
 N_FEATURES = 3
 N_HIDDEN = 4
@@ -31,16 +33,6 @@ def _problem(kind, n_samples, seed=0, weighted=False):
     """Random float64 ``X, Y (uint8), sample_weight, theta``."""
     return naive.random_problem(kind, n_samples, (N_FEATURES, N_HIDDEN), seed,
                                 weighted)
-
-
-def _new_state(lr_init):
-    state = np.zeros(training.N_STATE)
-    state[training.LR] = lr_init
-    state[training.BEST_LOSS] = np.inf
-    return state
-
-
-UPDATE_RULES = [("gd", False), ("sgd", False), ("sgd", True), ("adam", False)]
 
 
 @pytest.mark.parametrize(("solver", "nesterov"), UPDATE_RULES)
