@@ -113,7 +113,12 @@ def tanh(x):
 
 @inline
 def log(x):
-    """Natural logarithm of a positive, normal, finite float64 ``x``."""
+    """Natural logarithm of float64 ``x``: accurate for positive normal ``x``.
+
+    Outside that domain it answers as ``math.log`` would without raising: nan for
+    nan and negative ``x``, -inf for 0, inf for inf (subnormals are not handled:
+    every caller clips probabilities to at least the machine epsilon).
+    """
     bits = _as_int64(float(x))
     e = ((bits >> 52) & 0x7FF) - 1023
     m = _as_float64((bits & 0xFFFFFFFFFFFFF) | (1023 << 52))
@@ -135,4 +140,8 @@ def log(x):
     s = s * f2 + 1.0 / 5.0
     s = s * f2 + 1.0 / 3.0
     log_m = 2.0 * f + 2.0 * f * f2 * s
-    return e * _LN2_HI + (log_m + e * _LN2_LO)
+    y = e * _LN2_HI + (log_m + e * _LN2_LO)
+    # Selects, not branches: the loops that call this still vectorise.
+    y = -math.inf if x == 0.0 else y
+    y = math.inf if x == math.inf else y
+    return y if x >= 0.0 else math.nan

@@ -104,3 +104,11 @@ def test_log_accuracy_over_the_loss_domain(rng):
     # Beyond the clipped domain it still works for any positive normal number.
     big = np.array([1e-300, 1e-30, 3.0, 1e30, 1e300])
     assert _ulps(fast_log(big), np.log(big)) <= MAX_ULPS["log"]
+
+
+def test_log_outside_its_domain():
+    x = np.array([0.0, -0.0, -1.0, -np.inf, np.nan, np.inf])
+    got = fast_log(x)
+    np.testing.assert_array_equal(got[:2], [-np.inf, -np.inf])
+    assert np.isnan(got[2:5]).all()
+    assert got[5] == np.inf
