@@ -27,12 +27,12 @@ TOL = {
     np.float32: {"rtol": 1e-5, "atol": 1e-6},
 }
 BLAS = pytest.mark.parametrize("blas", [False, True], ids=["loops", "blas"])
-# Layer shapes x matrix-product paths for the block kernels (blas on narrow layers
-# is covered through loss_grad).
+# Layer shapes x matrix-product paths for the block kernels (few input features
+# take another BLAS product for the first layer's gradient).
 SHAPE_PATHS = pytest.mark.parametrize(
     ("shape", "blas"),
-    [(NARROW, False), (WIDE, False), (WIDE, True)],
-    ids=["narrow-loops", "wide-loops", "wide-blas"],
+    [(NARROW, False), (NARROW, True), (WIDE, False), (WIDE, True)],
+    ids=["narrow-loops", "narrow-blas", "wide-loops", "wide-blas"],
 )
 
 
@@ -289,8 +289,9 @@ def test_backward_block(kind, act, dtype, shape, blas):
     YT, sw_rows = _gather_targets(Y, sw, rows)
     grad = np.full_like(theta, np.nan)
     gW1, gb1, gW2, gb2 = network.unpack(grad, d, h, o)
+    gW1T = np.full((h, d), np.nan, dtype=dtype)
     network.backward_block(YT, sw_rows, W2, CODES[act], SLOPE, blas, xbuf, A1T, A2T,
-                           D1T, gW1, gb1, gW2, gb2)
+                           D1T, gW1, gb1, gW2, gb2, gW1T)
     # The block's sums, before the division by sum(sw) and without the penalty.
     _, ref = _naive_loss_grad(X, Y, sw, rows, theta, h, act, softmax, 0.0)
     ref *= sw[rows].astype(np.float64).sum()
