@@ -235,9 +235,11 @@ def _gather_t(X, rows, XT):
     """``XT = X[rows].T``: the block's samples as columns (for the hand loops)."""
     start = _consecutive(rows)
     if start >= 0:
+        # Indexing a view from 0 spares numba's negative-index wraparound.
+        Xs = X[start : start + rows.shape[0]]
         for k in range(XT.shape[0]):
             for r in range(rows.shape[0]):
-                XT[k, r] = X[start + r, k]
+                XT[k, r] = Xs[r, k]
     else:
         for k in range(XT.shape[0]):
             for r in range(rows.shape[0]):
@@ -289,11 +291,14 @@ def gather_targets(Y, sample_weight, rows, YT, sw):
     """
     start = _consecutive(rows)
     if start >= 0:
+        stop = start + rows.shape[0]
+        Ys = Y[start:stop]
+        sws = sample_weight[start:stop]
         for c in range(YT.shape[0]):
             for r in range(rows.shape[0]):
-                YT[c, r] = Y[start + r, c]
+                YT[c, r] = Ys[r, c]
         for r in range(rows.shape[0]):
-            sw[r] = sample_weight[start + r]
+            sw[r] = sws[r]
         return total(sw[: rows.shape[0]])
     if YT.shape[0] == 1:  # binary: one loop, no inner loop of one iteration
         for r in range(rows.shape[0]):
@@ -485,24 +490,38 @@ def _squares(a):
 @jit
 def block_gradient(partials, n_blocks, theta, lo, hi, n_features, n_hidden,
                    n_outputs, alpha, scale):
-    """Finish the gradient of parameters ``lo:hi`` in ``partials[0]``, in place.
+    """Finish the gradient of parameters ``lo:hi`` in ``partials[0]``; return it.
 
     Adds the blocks' partial sums in block order, then the L2 term of the weights,
     and divides by ``scale`` (the batch's weight sum), as MLPClassifier does.
+    Loops run over views from index 0: numba then knows the indices are not
+    negative and drops its wraparound selects, which kept them from vectorising
+    (measured 2.4x slower with ``range(lo, hi)``).
     """
-    g = partials[0]
+    g = partials[0, lo:hi]
     for b in range(1, n_blocks):
-        pb = partials[b]
-        for p in range(lo, hi):
-            g[p] += pb[p]
-    b1_start = n_features * n_hidden
-    w2_start = b1_start + n_hidden
-    b2_start = w2_start + n_hidden * n_outputs
-    for p in range(lo, hi):
-        is_weight = p < b1_start or (w2_start <= p < b2_start)
-        a = alpha if is_weight else 0.0
-        g[p] = (g[p] + a * theta[p]) / scale
+        pb = partials[b, lo:hi]
+        for q in range(g.shape[0]):
+            g[q] += pb[q]
+    th = theta[lo:hi]
+    b1 = n_features * n_hidden
+    w2 = b1 + n_hidden
+    b2 = w2 + n_hidden * n_outputs
+    # One loop per layer segment (no per-parameter test), so that each vectorises.
+    for start, stop, a in ((0, b1, alpha), (b1, w2, 0.0), (w2, b2, alpha),
+                           (b2, hi, 0.0)):
+        first = max(start, lo) - lo
+        last = min(stop, hi) - lo
+        if first < last:
+            _scale(g[first:last], th[first:last], a, scale)
     return g
+
+
+@jit
+def _scale(g, theta, alpha, scale):
+    """``g = (g + alpha theta) / scale``."""
+    for q in range(g.shape[0]):
+        g[q] = (g[q] + alpha * theta[q]) / scale
 
 
 @jit
@@ -522,7 +541,7 @@ def loss_grad(X, Y, sample_weight, rows, theta, grad, n_hidden, activation, slop
     )
     g = block_gradient(work[6], n_blocks, theta, 0, theta.shape[0], d, n_hidden, o,
                        alpha, weight_sum)
-    grad[:] = g[: theta.shape[0]]
+    grad[:] = g
     return (loss_sum + penalty(theta, d, n_hidden, o, alpha)) / weight_sum
 
 

@@ -61,22 +61,22 @@ def _step_size(state, solver, lr_init, beta_1, beta_2):
 
 
 @jit
-def _step_range(theta, grad, slot1, slot2, lo, hi, solver, lr, momentum, nesterov,
-                beta_1, beta_2, epsilon):
-    """Apply one gd / sgd / adam update to ``theta[lo:hi]`` in place."""
+def _step(theta, grad, slot1, slot2, solver, lr, momentum, nesterov, beta_1,
+          beta_2, epsilon):
+    """Apply one gd / sgd / adam update to ``theta`` (or a view of it) in place."""
     if solver == opt_ops.ADAM:
-        for p in range(lo, hi):
+        for p in range(theta.shape[0]):
             theta[p], slot1[p], slot2[p] = _adam_step(
                 theta[p], grad[p], slot1[p], slot2[p], lr, beta_1, beta_2, epsilon
             )
     elif solver == opt_ops.SGD:
-        for p in range(lo, hi):
+        for p in range(theta.shape[0]):
             theta[p], slot1[p] = _sgd_step(
                 theta[p], grad[p], slot1[p], lr, momentum, nesterov
             )
     else:
         # gd is MLP's sgd with momentum 0: ``theta + (0 * v - lr * g)``.
-        for p in range(lo, hi):
+        for p in range(theta.shape[0]):
             theta[p] += -(lr * grad[p])
 
 
@@ -85,8 +85,8 @@ def optimizer_step(theta, grad, slot1, slot2, state, solver, lr_init, momentum,
                    nesterov, beta_1, beta_2, epsilon):
     """Apply one gd / sgd / adam update to ``theta`` in place."""
     lr = _step_size(state, solver, lr_init, beta_1, beta_2)
-    _step_range(theta, grad, slot1, slot2, 0, theta.shape[0], solver, lr, momentum,
-                nesterov, beta_1, beta_2, epsilon)
+    _step(theta, grad, slot1, slot2, solver, lr, momentum, nesterov, beta_1, beta_2,
+          epsilon)
 
 
 @jit
@@ -96,8 +96,8 @@ def _descend_chunk(c, partials, n_blocks, theta, slot1, slot2, shape, alpha, sca
     hi = min(lo + UPDATE_CHUNK, theta.shape[0])
     d, h, o = shape
     grad = block_gradient(partials, n_blocks, theta, lo, hi, d, h, o, alpha, scale)
-    _step_range(theta, grad, slot1, slot2, lo, hi, solver, lr, momentum, nesterov,
-                beta_1, beta_2, epsilon)
+    _step(theta[lo:hi], grad, slot1[lo:hi], slot2[lo:hi], solver, lr, momentum,
+          nesterov, beta_1, beta_2, epsilon)
 
 
 @pjit
