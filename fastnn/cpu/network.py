@@ -39,6 +39,9 @@ BLAS_MIN_WEIGHTS = 32
 #: Below this many input features the BLAS path computes the first layer's
 #: gradient untransposed (see :func:`backward_block`).
 NARROW_INPUTS = 32
+#: Per-row slots of the workspace's weight buffer: the sample weight, then the
+#: softmax's running maximum and total (scratch).
+ROW_SLOTS = 3
 #: Multiply-adds per batch under which one thread beats waking the others.
 PARALLEL_MIN_WORK = 1 << 18
 
@@ -99,7 +102,7 @@ def workspace(n_features, n_hidden, n_outputs, batch_size, dtype):
     return (
         np.empty((n_blocks, n_features * rows), dtype=dtype),
         np.empty((n_blocks, n_outputs * rows), dtype=dtype),
-        np.empty((n_blocks, 3 * rows), dtype=dtype),
+        np.empty((n_blocks, ROW_SLOTS * rows), dtype=dtype),
         np.empty((n_blocks, n_hidden * rows), dtype=dtype),
         np.empty((n_blocks, n_hidden * rows), dtype=dtype),
         np.empty((n_blocks, n_outputs * rows), dtype=dtype),
@@ -450,7 +453,7 @@ def block_pass(X, Y, sample_weight, rows, theta, n_hidden, activation, slope,
     sums taken in block order.
     """
     n = rows.shape[0]
-    n_blocks = -(-n // (work[2].shape[1] // 3))
+    n_blocks = -(-n // (work[2].shape[1] // ROW_SLOTS))
     if n_blocks > 1 and parallel_pays(n, X.shape[1], n_hidden):
         _blocks_parallel(X, Y, sample_weight, rows, theta, n_hidden, activation,
                          slope, softmax, eps, blas, work, n_blocks)
