@@ -37,6 +37,9 @@ from . import _device
 from .cpu import network, threads, training
 from .ops import activations as act_ops
 from .ops import optimizers as opt_ops
+from .ops import schedules
+from .ops.bundles import Curves, Data, Network, Params, Solver, Validation
+from .ops.layout import Layout, unpack
 
 # Seconds of compiled work per chunk of epochs: long enough that the Python
 # round trip between chunks is noise, short enough to react to Ctrl-C at once.
@@ -621,18 +624,21 @@ class ShallowNNClassifier(ClassifierMixin, BaseEstimator):
         return np.concatenate([W1.ravel(), b1, W2.ravel(), b2])
 
     def _unpack(self, theta):
-        d, o = self.coefs_[0].shape[0], self.coefs_[1].shape[1]
-        W1, b1, W2, b2 = network.unpack(theta, d, self.n_hidden, o)
+        W1, b1, W2, b2 = unpack(self._layout(), theta)
         self.coefs_ = [W1.copy(), W2.copy()]
         self.intercepts_ = [b1.copy(), b2.copy()]
 
-    def _kernel_args(self):
-        """Network scalars every kernel takes, resolved from the parameters."""
-        return (
-            self.n_hidden,
-            act_ops.CODES[self.activation],
-            float(self.negative_slope),
-            self.out_activation_ == "softmax",
+    def _layout(self):
+        return Layout.of(self.coefs_[0].shape[0], self.n_hidden, self.n_outputs_)
+
+    def _network(self, dtype):
+        """The :class:`~fastnn.ops.bundles.Network` every kernel takes."""
+        return Network(
+            layout=self._layout(),
+            activation=act_ops.CODES[self.activation],
+            slope=float(self.negative_slope),
+            softmax=self.out_activation_ == "softmax",
+            eps=float(np.finfo(dtype).eps),
         )
 
     def _batch_size(self, n_samples):
@@ -656,18 +662,18 @@ class ShallowNNClassifier(ClassifierMixin, BaseEstimator):
 
         rows = _rows(X.shape[0])
         grad = np.empty_like(theta)
+        net = self._network(X.dtype)
+        data = Data(X, Y, sw)
         blas = network.use_blas(X.shape[1], self.n_hidden)
-        work = network.workspace(
-            X.shape[1], self.n_hidden, Y.shape[1], X.shape[0], X.dtype
-        )
-        args = (*self._kernel_args(), float(self.alpha),
-                float(np.finfo(X.dtype).eps), blas, work)
+        work = network.workspace(net.layout, X.shape[0], X.dtype)
         last = theta.astype(np.float64)
 
         def loss_grad(x):
             x = np.ascontiguousarray(x, dtype=theta.dtype)
-            with threads.parallel_section(blas):
-                loss = network.loss_grad(X, Y, sw, rows, x, grad, *args)
+            with threads.parallel_section(blas) as n_threads:
+                parallel = network.parallelism(net.layout, X.shape[0], n_threads)
+                loss = network.loss_grad(data, rows, net, x, float(self.alpha),
+                                         work, grad, parallel)
             return float(loss), grad.astype(np.float64)
 
         def remember(x):
@@ -732,32 +738,55 @@ class ShallowNNClassifier(ClassifierMixin, BaseEstimator):
             train_rows = _rows(X.shape[0])
             val_rows = train_rows[:0]
             best = np.inf if self.best_loss_ is None else self.best_loss_
-        state = np.zeros(training.N_STATE)
-        state[training.BEST_LOSS] = best
-        state[training.NO_IMPROVEMENT] = self._no_improvement_count
-        state[training.T] = self.t_
+        state = np.zeros(schedules.N_STATE)
+        state[schedules.BEST] = best
+        state[schedules.NO_IMPROVEMENT] = self._no_improvement_count
+        state[schedules.T] = self.t_
         if incremental and self._optimizer is not None:
             lr, step, slot1, slot2 = self._optimizer
         else:
             lr, step = self.learning_rate_init, 0.0
             slot1, slot2 = np.zeros_like(theta), np.zeros_like(theta)
-        state[training.LR], state[training.STEP] = lr, step
-        best_theta = np.ascontiguousarray(self._best_theta, dtype=theta.dtype)
+        state[schedules.LR], state[schedules.STEP] = lr, step
+        params = Params(theta, slot1, slot2, np.stack([theta, theta]),
+                        np.ascontiguousarray(self._best_theta, dtype=theta.dtype),
+                        state)
         self.n_iter_ = 0
         max_epochs = 1 if incremental else self.max_iter
         run = self._run_epochs_cuda if self.device_ == "cuda" else self._run_epochs
-        status = run(X, Y, sw, theta, train_rows, val_rows, best_theta, state, slot1,
-                     slot2, max_epochs)
-        self._optimizer = (state[training.LR], state[training.STEP], slot1, slot2)
-        self._no_improvement_count = int(state[training.NO_IMPROVEMENT])
-        self.t_ = int(state[training.T])
+        status = run(X, Y, sw, params, train_rows, val_rows, max_epochs)
+        self._optimizer = (state[schedules.LR], state[schedules.STEP], slot1, slot2)
+        self._no_improvement_count = int(state[schedules.NO_IMPROVEMENT])
+        self.t_ = int(state[schedules.T])
         if self.early_stopping:
-            self.best_validation_score_ = -float(state[training.BEST_LOSS])
-            self._best_theta = best_theta
-            theta[:] = best_theta
+            self.best_validation_score_ = -float(state[schedules.BEST])
+            self._best_theta = params.best
+            theta[:] = params.best
         else:
-            self.best_loss_ = float(state[training.BEST_LOSS])
+            self.best_loss_ = float(state[schedules.BEST])
         self._report_end(status, incremental)
+
+    def _trivial_score(self):
+        """Whether every prediction is right: one class (MLP then scores 1.0)."""
+        return len(self.classes_) == 1
+
+    def _solver(self, batch_size):
+        """The :class:`~fastnn.ops.bundles.Solver` of the epoch loops."""
+        return Solver(
+            kind=opt_ops.CODES[self.solver],
+            schedule=opt_ops.SCHEDULES[self.learning_rate],
+            batch_size=int(batch_size),
+            learning_rate_init=float(self.learning_rate_init),
+            power_t=float(self.power_t),
+            momentum=float(self.momentum),
+            nesterov=bool(self.nesterovs_momentum),
+            beta_1=float(self.beta_1),
+            beta_2=float(self.beta_2),
+            epsilon=float(self.epsilon),
+            alpha=float(self.alpha),
+            tol=float(self.tol),
+            n_iter_no_change=float(self.n_iter_no_change),
+        )
 
     def _shuffled_orders(self, sample_idx, train_rows, chunk):
         """One shuffled visiting order per epoch, drawn as MLPClassifier draws."""
@@ -776,20 +805,21 @@ class ShallowNNClassifier(ClassifierMixin, BaseEstimator):
             np.take(train_rows, sample_idx, out=order)
         return orders
 
-    def _run_epochs(self, X, Y, sw, theta, train_rows, val_rows, best_theta, state,
-                    slot1, slot2, max_epochs):
-        """Train ``theta`` in chunks of epochs, with bookkeeping between chunks."""
+    def _run_epochs(self, X, Y, sw, params, train_rows, val_rows, max_epochs):
+        """Train ``params`` in chunks of epochs, with bookkeeping between chunks."""
         n_train = train_rows.shape[0]
         batch_size = self._batch_size(n_train)
         shuffle = self.shuffle and self.solver != "gd"
-        backups = np.stack([theta, theta])
         sample_idx = _rows(n_train)
-        kernel_args = self._kernel_args()
-        solver_args = self._solver_args(X.dtype, batch_size)
+        net = self._network(X.dtype)
+        solver = self._solver(batch_size)
+        data = Data(X, Y, sw)
         blas = network.use_blas(X.shape[1], self.n_hidden)
-        work = network.workspace(
-            X.shape[1], self.n_hidden, Y.shape[1], batch_size, X.dtype
-        )
+        work = network.workspace(net.layout, batch_size, X.dtype)
+        val = None
+        if val_rows.shape[0]:
+            out = np.empty((X.shape[0], Y.shape[1]), dtype=X.dtype)
+            val = Validation(val_rows, out, self._trivial_score())
 
         def run_chunk(chunk):
             if shuffle:
@@ -797,38 +827,38 @@ class ShallowNNClassifier(ClassifierMixin, BaseEstimator):
                 orders = self._shuffled_orders(sample_idx, train_rows, chunk)
             else:
                 orders = train_rows[np.newaxis, :]
-            losses, scores = np.empty(chunk), np.empty(chunk)
-            with threads.parallel_section(blas):
+            curves = Curves.empty(chunk)
+            with threads.parallel_section(blas) as n_threads:
+                parallel = network.parallelism(net.layout, batch_size, n_threads)
                 done, status = training.train_epochs(
-                    X, Y, sw, orders, theta, backups, slot1, slot2, state, losses,
-                    *kernel_args, *solver_args, blas, work, val_rows, best_theta,
-                    scores,
+                    data, orders, net, solver, params, work, val, curves, parallel
                 )
-            return done, status, losses, scores
+            return done, status, curves
 
-        return self._drive_chunks(run_chunk, max_epochs, state)
+        return self._drive_chunks(run_chunk, max_epochs, params.state)
 
     def _drive_chunks(self, run_chunk, max_epochs, state):
         """Call ``run_chunk(n_epochs)`` until training stops; bookkeeping between.
 
-        ``run_chunk`` returns ``(epochs_run, status, losses, scores)``. Chunks grow
+        ``run_chunk`` returns ``(epochs_run, status, curves)``. Chunks grow
         to about ``_CHUNK_SECONDS`` each, so that verbose output, the progress bar
         and Ctrl-C respond while a fit spends little time in Python.
         """
         chunk = 1
-        status = training.RUNNING
+        status = schedules.RUNNING
         bar = self._progress_bar(max_epochs)
         try:
-            while self.n_iter_ < max_epochs and status == training.RUNNING:
+            while self.n_iter_ < max_epochs and status == schedules.RUNNING:
                 chunk = min(chunk, max_epochs - self.n_iter_)
                 tic = time.perf_counter()
-                done, status, losses, scores = run_chunk(chunk)
+                done, status, curves = run_chunk(chunk)
                 elapsed = time.perf_counter() - tic
-                self._record_epochs(losses[:done], scores[:done], state)
+                self._record_epochs(curves, done, state)
                 if bar is not None and done:
                     bar.update(done)
-                    bar.set_postfix(loss=f"{losses[done - 1]:.6f}", refresh=False)
-                if status == training.DIVERGED:
+                    bar.set_postfix(loss=f"{curves.loss[done - 1]:.6f}",
+                                    refresh=False)
+                if status == schedules.DIVERGED:
                     self._diverged()
                 per_epoch = elapsed / max(done, 1)
                 chunk = int(min(max(1, _CHUNK_SECONDS / per_epoch), 2 * chunk + 1))
@@ -839,27 +869,7 @@ class ShallowNNClassifier(ClassifierMixin, BaseEstimator):
                 bar.close()
         return status
 
-    def _solver_args(self, dtype, batch_size):
-        """Solver scalars of ``train_epochs``, resolved from the parameters."""
-        return (
-            float(self.alpha),
-            float(np.finfo(dtype).eps),
-            opt_ops.CODES[self.solver],
-            batch_size,
-            opt_ops.SCHEDULES[self.learning_rate],
-            float(self.learning_rate_init),
-            float(self.power_t),
-            float(self.momentum),
-            bool(self.nesterovs_momentum),
-            float(self.beta_1),
-            float(self.beta_2),
-            float(self.epsilon),
-            float(self.tol),
-            float(self.n_iter_no_change),
-        )
-
-    def _run_epochs_cuda(self, X, Y, sw, theta, train_rows, val_rows, best_theta,
-                         state, slot1, slot2, max_epochs):
+    def _run_epochs_cuda(self, X, Y, sw, params, train_rows, val_rows, max_epochs):
         """:meth:`_run_epochs` on the GPU: data and weights copied there once.
 
         The weights, optimizer slots and best weights come back to the host
@@ -871,33 +881,33 @@ class ShallowNNClassifier(ClassifierMixin, BaseEstimator):
         put = gpu_network.use_device
         batch_size = self._batch_size(train_rows.shape[0])
         shuffle = self.shuffle and self.solver != "gd"
-        data = (put(X), put(Y), put(sw), put(train_rows))
-        resident = [put(a) for a in (theta, slot1, slot2, best_theta)]
-        d_theta, d_slot1, d_slot2, d_best = resident
-        backups = put(np.stack([theta, theta]))
-        kernel_args = self._kernel_args()
-        solver_args = self._solver_args(X.dtype, batch_size)
-        work = gpu_network.workspace(X.shape[1], self.n_hidden, Y.shape[1],
-                                     batch_size, X.dtype)
-        d_val_rows = put(val_rows)
+        net = self._network(X.dtype)
+        solver = self._solver(batch_size)
+        data = Data(put(X), put(Y), put(sw))
+        host = (params.theta, params.slot1, params.slot2, params.best)
+        device = Params(*(put(a) for a in host[:3]), put(params.backups),
+                        put(params.best), params.state)
+        work = gpu_network.workspace(net.layout, batch_size, X.dtype)
+        val = None
+        if val_rows.shape[0]:
+            val = Validation(put(val_rows), None, self._trivial_score())
+        d_train_rows = put(train_rows)
 
         def run_chunk(chunk):
             keys = (gpu_training.feistel_keys(self._random_state, chunk)
                     if shuffle else np.empty((0, 4), dtype=np.int64))
-            losses, scores = np.empty(chunk), np.empty(chunk)
-            done, status = gpu_training.train_epochs(
-                *data, put(keys), d_theta, backups, d_slot1, d_slot2, state,
-                losses, *kernel_args, *solver_args, work, d_val_rows, d_best,
-                scores,
-            )
-            return done, status, losses, scores
+            curves = Curves.empty(chunk)
+            visits = gpu_training.Visits(d_train_rows, put(keys))
+            done, status = gpu_training.train_epochs(data, visits, net, solver,
+                                                     device, work, val, curves)
+            return done, status, curves
 
         try:
-            return self._drive_chunks(run_chunk, max_epochs, state)
+            return self._drive_chunks(run_chunk, max_epochs, params.state)
         finally:
-            for host, device in zip((theta, slot1, slot2, best_theta), resident,
-                                    strict=True):
-                device.copy_to_host(host)
+            for h, d in zip(host, (device.theta, device.slot1, device.slot2,
+                                   device.best), strict=True):
+                d.copy_to_host(h)
 
     def _progress_bar(self, max_epochs):
         if not self.progress_bar:
@@ -912,18 +922,19 @@ class ShallowNNClassifier(ClassifierMixin, BaseEstimator):
         return tqdm(total=max_epochs, initial=self.n_iter_, unit="epoch",
                     desc="ShallowNNClassifier")
 
+    def _stopping_message(self):
+        metric = "Validation score" if self.early_stopping else "Training loss"
+        return (f"{metric} did not improve more than tol={self.tol:f} for "
+                f"{self.n_iter_no_change} consecutive epochs.")
+
     def _report_end(self, status, incremental):
-        if status == training.CONVERGED and self.verbose:
-            metric = (
-                "Validation score" if self.early_stopping else "Training loss"
-            )
-            print(
-                f"{metric} did not improve more than tol={self.tol:f} for "
-                f"{self.n_iter_no_change} consecutive epochs. Stopping."
-            )
+        if self.verbose and status == schedules.CONVERGED:
+            print(self._stopping_message() + " Stopping.")
+        if self.verbose and status == schedules.LR_TOO_SMALL:
+            print(self._stopping_message() + " Learning rate too small. Stopping.")
         if (
             not incremental
-            and status == training.RUNNING
+            and status == schedules.RUNNING
             and self.n_iter_ == self.max_iter
         ):
             warnings.warn(
@@ -933,19 +944,25 @@ class ShallowNNClassifier(ClassifierMixin, BaseEstimator):
                 stacklevel=4,
             )
 
-    def _record_epochs(self, losses, scores, state):
-        for loss, score in zip(losses, scores, strict=True):
+    def _record_epochs(self, curves, done, state):
+        """Append a chunk's epochs to the curves; print MLP's verbose lines."""
+        losses, scores = curves.loss[:done], curves.score[:done]
+        for loss, score, new_lr in zip(losses, scores, curves.new_lr[:done],
+                                       strict=True):
             self.n_iter_ += 1
             if self.verbose:
                 print(f"Iteration {self.n_iter_}, loss = {loss:.8f}")
                 if self.early_stopping:
                     print(f"Validation score: {score:f}")
+                if new_lr:
+                    print(self._stopping_message()
+                          + f" Setting learning rate to {new_lr:f}")
         self.loss_curve_.extend(losses.tolist())
         if self.early_stopping:
             self.validation_scores_.extend(scores.tolist())
         if len(self.loss_curve_):
             self.loss_ = self.loss_curve_[-1]
-        self.t_ = int(state[training.T])
+        self.t_ = int(state[schedules.T])
 
     def _diverged(self):
         if not self.loss_curve_:
@@ -995,9 +1012,12 @@ class ShallowNNClassifier(ClassifierMixin, BaseEstimator):
             return self._forward_cuda(X, theta)
         out = np.empty((X.shape[0], self.n_outputs_), dtype=theta.dtype)
         X = np.ascontiguousarray(X, dtype=theta.dtype)
-        blas = network.use_blas(X.shape[1], self.n_hidden)
-        with threads.parallel_section(blas):
-            network.predict_proba(X, theta, *self._kernel_args(), blas, out)
+        net = self._network(X.dtype)
+        with threads.parallel_section(network.use_blas(X.shape[1], self.n_hidden)) \
+                as n_threads:
+            parallel = network.parallelism(net.layout, min(X.shape[0],
+                                           network.PREDICT_ROWS), n_threads)
+            network.predict_proba(X, net, theta, out, parallel)
         return out
 
     def predict(self, X):

@@ -71,8 +71,24 @@ def jit_sum(func):
     )(func)
 
 
+def scalar(func):
+    """Compile scalar math for the CPU, called by the kernels.
+
+    Not inlined at Numba-IR level (``inline="always"`` retypes the callee at
+    every call site, seconds of compilation in all); LLVM inlines these small
+    functions into the loops that call them and vectorises those loops anyway.
+    """
+    return numba.njit(**_OPTIONS, cache=CACHE)(func)
+
+
 def inline(func):
-    """Compile scalar math for the CPU, inlined into the kernels that call it."""
+    """Compile a mid-level kernel into each caller, at Numba-IR level.
+
+    For the few drivers that sit between a top-level kernel and the heavy block
+    kernels: as a separate unit each would link, re-optimise and re-emit the
+    whole call tree below it (about 1 s per level, measured); inlined, its small
+    body is typed once more in each caller instead.
+    """
     return numba.njit(**_OPTIONS, inline="always")(func)
 
 

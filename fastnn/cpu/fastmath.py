@@ -13,7 +13,7 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
-from .._config import inline
+from .._config import scalar
 
 _LOG2E = 1.4426950408889634
 # ln 2 split so that ``n * _LN2_HI`` is exact for |n| < 2**11 (fdlibm's split).
@@ -50,13 +50,13 @@ def _as_int64(typingctx, value):
     return types.int64(types.float64), codegen
 
 
-@inline
+@scalar
 def _pow2(n):
     """``2.0 ** n`` for integer ``-1022 <= n <= 1023``."""
     return _as_float64((n + 1023) << 52)
 
 
-@inline
+@scalar
 def _expm1_reduced(r):
     """``exp(r) - 1`` for ``|r| <= ln(2) / 2``: Taylor to degree 13 (< 1e-17)."""
     p = 1.0 / 6227020800.0
@@ -74,7 +74,7 @@ def _expm1_reduced(r):
     return (p * r) * r + r
 
 
-@inline
+@scalar
 def _reduce(x):
     """``x = n ln2 + r`` with integer ``n`` and ``|r| <= ln(2) / 2``."""
     n = math.floor(x * _LOG2E + 0.5)
@@ -82,7 +82,7 @@ def _reduce(x):
     return int(n), r
 
 
-@inline
+@scalar
 def exp(x):
     """``e ** x`` for float64 ``x``: inf above 709.78, 0 below -708.39, nan kept."""
     xc = float(x)
@@ -98,7 +98,7 @@ def exp(x):
     return y if x == x else x
 
 
-@inline
+@scalar
 def tanh(x):
     """Hyperbolic tangent via ``expm1(2|x|)``: accurate near 0, exactly +-1 far out."""
     y = 2.0 * abs(float(x))
@@ -111,7 +111,7 @@ def tanh(x):
     return t if x == x else x
 
 
-@inline
+@scalar
 def log(x):
     """Natural logarithm of float64 ``x``: accurate for positive normal ``x``.
 

@@ -1,7 +1,7 @@
 """Forward pass, log-loss and backprop of the one-hidden-layer network (CPU).
 
-Parameters live in one flat vector ``theta = [W1, b1, W2, b2]`` (row-major), so
-optimizers and L-BFGS see a single array; :func:`unpack` gives the layer views.
+Parameters live in one flat vector ``theta`` (:mod:`fastnn.ops.layout`), so
+optimizers and L-BFGS see a single array.
 
 A batch is cut into a fixed number of row blocks (:func:`block_layout`). Inside a
 block, activations and deltas are stored *transposed* (units x rows, the
@@ -11,18 +11,31 @@ own partial gradient, and the partials are added in block order: the result does
 not depend on the number of threads.
 
 Narrow layers go through hand loops, which read the block's inputs transposed
-(features x rows); wide layers go through BLAS (``np.dot``), which reads them as
-gathered rows. The caller picks with :func:`use_blas`.
+(features x rows); wide layers go through BLAS (:mod:`fastnn.cpu.blas`), which
+reads them as gathered rows. :func:`use_blas` decides, by shape.
+
+Every kernel takes the bundles of :mod:`fastnn.ops.bundles` and a
+:class:`Workspace`; one entry point, :func:`block_pass`, runs a batch's blocks
+for training (loss and gradient) or for prediction (output activations into a
+non-empty ``out``), so that predicting after a fit reuses the code the fit
+compiled. (The job is told by ``out``'s shape, not by an integer constant:
+numba would type a constant argument as a literal and compile the whole call
+tree once per job.)
 """
 
+from typing import NamedTuple
 
 import numpy as np
 from numba import prange
 
-from .._config import inline, jit, jit_sum, pjit, specialise
+from .._config import inline, jit, jit_sum, pjit, scalar, specialise
 from ..ops import activations as act_ops
+from ..ops import layout as layout_ops
 from ..ops import losses as loss_ops
+from ..ops.bundles import Data, Network
+from ..ops.layout import Layout
 from . import fastmath
+from .blas import gemm
 
 #: Most rows per block of a batch worth parallelising (sgemm is efficient from
 #: ~256 rows), and the fewest blocks such a batch is cut into, so that a
@@ -39,30 +52,52 @@ BLAS_MIN_WEIGHTS = 32
 #: Below this many input features the BLAS path computes the first layer's
 #: gradient untransposed (see :func:`backward_block`).
 NARROW_INPUTS = 32
-#: Per-row slots of the workspace's weight buffer: the sample weight, then the
-#: softmax's running maximum and total (scratch).
+#: Per-row slots of the workspace's ``weights`` buffer: the sample weight, then
+#: the softmax's running maximum and total (scratch).
 ROW_SLOTS = 3
 #: Multiply-adds per batch under which one thread beats waking the others.
 PARALLEL_MIN_WORK = 1 << 18
 
 _exp = fastmath.exp
-_identity = inline(act_ops.identity)
-_logistic = inline(specialise(act_ops.logistic, exp=fastmath.exp))
-_tanh = inline(specialise(act_ops.tanh, _tanh=fastmath.tanh))
-_relu = inline(act_ops.relu)
-_leaky_relu = inline(act_ops.leaky_relu)
-_identity_grad = inline(act_ops.identity_grad)
-_logistic_grad = inline(act_ops.logistic_grad)
-_tanh_grad = inline(act_ops.tanh_grad)
-_relu_grad = inline(act_ops.relu_grad)
-_leaky_relu_grad = inline(act_ops.leaky_relu_grad)
-_logistic_loss = inline(specialise(loss_ops.logistic_loss, log=fastmath.log))
-_softmax_loss_term = inline(specialise(loss_ops.softmax_loss_term, log=fastmath.log))
+_logistic = scalar(specialise(act_ops.logistic, exp=fastmath.exp))
+_tanh = scalar(specialise(act_ops.tanh, _tanh=fastmath.tanh))
+_relu = scalar(act_ops.relu)
+_leaky_relu = scalar(act_ops.leaky_relu)
+_logistic_grad = scalar(act_ops.logistic_grad)
+_tanh_grad = scalar(act_ops.tanh_grad)
+_relu_grad = scalar(act_ops.relu_grad)
+_leaky_relu_grad = scalar(act_ops.leaky_relu_grad)
+_logistic_loss = scalar(specialise(loss_ops.logistic_loss, log=fastmath.log))
+_softmax_loss_term = scalar(specialise(loss_ops.softmax_loss_term, log=fastmath.log))
+unpack = jit(layout_ops.unpack)
 
 
-def n_params(n_features, n_hidden, n_outputs):
-    """Length of the flat parameter vector."""
-    return n_features * n_hidden + n_hidden + n_hidden * n_outputs + n_outputs
+class Workspace(NamedTuple):
+    """Buffers of :func:`block_pass`, one row per block, allocated once per fit."""
+
+    #: The block's inputs: gathered rows (BLAS) or their transpose (hand loops).
+    inputs: np.ndarray
+    #: The block's targets, transposed (n_outputs x rows).
+    targets: np.ndarray
+    #: The block's sample weights, then the softmax's scratch (ROW_SLOTS x rows).
+    weights: np.ndarray
+    #: Hidden activations A1, transposed (n_hidden x rows).
+    hidden: np.ndarray
+    #: Hidden deltas, transposed (n_hidden x rows); row 0 first holds the losses.
+    hidden_delta: np.ndarray
+    #: Output activations A2, then the output deltas (n_outputs x rows).
+    output: np.ndarray
+    #: The block's partial gradient (layout of ``theta``), then room for the first
+    #: layer's gradient transposed.
+    grads: np.ndarray
+    #: Each block's loss sum (row 0) and weight sum (row 1), float64.
+    sums: np.ndarray
+
+
+@jit
+def capacity(work):
+    """``(n_blocks, block_rows)`` of a workspace: it takes batches of their product."""
+    return work.sums.shape[1], work.weights.shape[1] // ROW_SLOTS
 
 
 @jit
@@ -84,85 +119,87 @@ def block_layout(batch_size, n_features, n_hidden):
     return n_blocks, -(-batch_size // n_blocks)
 
 
+def parallelism(layout, batch_size, n_threads):
+    """The ``parallel`` argument of the kernels for batches of ``batch_size`` rows.
+
+    None (serial, and the parallel drivers never compiled) unless there are
+    threads to use and either the blocks or the parameter update of a batch
+    carry enough work for them; else ``n_threads``.
+    """
+    from .training import PARALLEL_MIN_PARAMS
+
+    d, h = layout.n_features, layout.n_hidden
+    n_blocks, _ = block_layout(batch_size, d, h)
+    blocks_pay = n_blocks > 1 and parallel_pays(batch_size, d, h)
+    if n_threads > 1 and (blocks_pay or layout.size >= PARALLEL_MIN_PARAMS):
+        return int(n_threads)
+    return None
+
+
 def use_blas(n_features, n_hidden):
     """Whether the layer shapes are wide enough for BLAS to beat hand loops."""
     return n_features * n_hidden >= BLAS_MIN_WEIGHTS
 
 
-def workspace(n_features, n_hidden, n_outputs, batch_size, dtype):
-    """Buffers for :func:`loss_grad`, allocated once per fit.
-
-    One row per block: inputs, targets, sample weights (then scratch), hidden
-    activations, hidden deltas, output activations, the block's partial gradient
-    (then room for the first layer's gradient transposed); then each block's loss
-    and weight sums.
-    """
-    n_blocks, rows = block_layout(batch_size, n_features, n_hidden)
-    p = n_params(n_features, n_hidden, n_outputs)
-    return (
-        np.empty((n_blocks, n_features * rows), dtype=dtype),
-        np.empty((n_blocks, n_outputs * rows), dtype=dtype),
-        np.empty((n_blocks, ROW_SLOTS * rows), dtype=dtype),
-        np.empty((n_blocks, n_hidden * rows), dtype=dtype),
-        np.empty((n_blocks, n_hidden * rows), dtype=dtype),
-        np.empty((n_blocks, n_outputs * rows), dtype=dtype),
-        np.empty((n_blocks, p + n_features * n_hidden), dtype=dtype),
-        np.empty((2, n_blocks)),
+def workspace(layout, batch_size, dtype):
+    """A :class:`Workspace` for batches of at most ``batch_size`` rows."""
+    d, h, o = layout.n_features, layout.n_hidden, layout.n_outputs
+    n_blocks, rows = block_layout(batch_size, d, h)
+    return Workspace(
+        inputs=np.empty((n_blocks, d * rows), dtype=dtype),
+        targets=np.empty((n_blocks, o * rows), dtype=dtype),
+        weights=np.empty((n_blocks, ROW_SLOTS * rows), dtype=dtype),
+        hidden=np.empty((n_blocks, h * rows), dtype=dtype),
+        hidden_delta=np.empty((n_blocks, h * rows), dtype=dtype),
+        output=np.empty((n_blocks, o * rows), dtype=dtype),
+        grads=np.empty((n_blocks, layout.size + d * h), dtype=dtype),
+        sums=np.empty((2, n_blocks)),
     )
 
 
 @jit
-def unpack(theta, n_features, n_hidden, n_outputs):
-    """Views ``(W1, b1, W2, b2)`` into the flat parameter vector ``theta``."""
-    d, h, o = n_features, n_hidden, n_outputs
-    W1 = theta[: d * h].reshape((d, h))
-    b1 = theta[d * h : d * h + h]
-    W2 = theta[d * h + h : d * h + h + h * o].reshape((h, o))
-    b2 = theta[d * h + h + h * o : d * h + h + h * o + o]
-    return W1, b1, W2, b2
-
-
-@jit
-def activate(ZT, b, activation, slope):
+def activate(ZT, b, net):
     """``ZT = g(ZT + b[:, None])`` in place (the branch hoisted out of the loops)."""
     h, m = ZT.shape
+    code, slope = net.activation, net.slope
     for j in range(h):
         z = ZT[j]
         bj = b[j]
-        if activation == act_ops.LOGISTIC:
+        if code == act_ops.LOGISTIC:
             for r in range(m):
                 z[r] = _logistic(z[r] + bj, slope)
-        elif activation == act_ops.TANH:
+        elif code == act_ops.TANH:
             for r in range(m):
                 z[r] = _tanh(z[r] + bj, slope)
-        elif activation == act_ops.RELU:
+        elif code == act_ops.RELU:
             for r in range(m):
                 z[r] = _relu(z[r] + bj, slope)
-        elif activation == act_ops.LEAKY_RELU:
+        elif code == act_ops.LEAKY_RELU:
             for r in range(m):
                 z[r] = _leaky_relu(z[r] + bj, slope)
         else:
             for r in range(m):
-                z[r] = _identity(z[r] + bj, slope)
+                z[r] += bj
 
 
 @jit
-def activation_backward(DT, AT, activation, slope):
+def activation_backward(DT, AT, net):
     """Multiply ``DT`` in place by g'(z), written from the output ``AT = g(z)``."""
     h, m = DT.shape
+    code, slope = net.activation, net.slope
     for j in range(h):
         dlt = DT[j]
         a = AT[j]
-        if activation == act_ops.LOGISTIC:
+        if code == act_ops.LOGISTIC:
             for r in range(m):
                 dlt[r] *= _logistic_grad(a[r], slope)
-        elif activation == act_ops.TANH:
+        elif code == act_ops.TANH:
             for r in range(m):
                 dlt[r] *= _tanh_grad(a[r], slope)
-        elif activation == act_ops.RELU:
+        elif code == act_ops.RELU:
             for r in range(m):
                 dlt[r] *= _relu_grad(a[r], slope)
-        elif activation == act_ops.LEAKY_RELU:
+        elif code == act_ops.LEAKY_RELU:
             for r in range(m):
                 dlt[r] *= _leaky_relu_grad(a[r], slope)
 
@@ -177,33 +214,33 @@ def output_activate(ZT, b, softmax, scratch):
     probabilities in [0, 1] without overflow.
     """
     o, m = ZT.shape
-    if softmax:
-        zmax = scratch[:m]
-        total = scratch[m : 2 * m]
-        for c in range(o):
-            bc = b[c]
-            for r in range(m):
-                ZT[c, r] += bc
-        zmax[:] = ZT[0]
-        for c in range(1, o):
-            for r in range(m):
-                zmax[r] = max(zmax[r], ZT[c, r])
-        total[:] = 0.0
-        for c in range(o):
-            for r in range(m):
-                # The select keeps infinite logits finite: inf - inf would be nan.
-                z = ZT[c, r]
-                e = 1.0 if z == zmax[r] else _exp(z - zmax[r])
-                ZT[c, r] = e
-                total[r] += e
-        for c in range(o):
-            for r in range(m):
-                ZT[c, r] /= total[r]
-    else:
+    if not softmax:
         for c in range(o):
             bc = b[c]
             for r in range(m):
                 ZT[c, r] = _logistic(ZT[c, r] + bc, 0.0)
+        return
+    zmax = scratch[:m]
+    total = scratch[m : 2 * m]
+    for c in range(o):
+        bc = b[c]
+        for r in range(m):
+            ZT[c, r] += bc
+    copy(ZT[0], zmax)
+    for c in range(1, o):
+        for r in range(m):
+            zmax[r] = max(zmax[r], ZT[c, r])
+    total[:] = 0.0
+    for c in range(o):
+        for r in range(m):
+            # The select keeps infinite logits finite: inf - inf would be nan.
+            z = ZT[c, r]
+            e = 1.0 if z == zmax[r] else _exp(z - zmax[r])
+            ZT[c, r] = e
+            total[r] += e
+    for c in range(o):
+        for r in range(m):
+            ZT[c, r] /= total[r]
 
 
 @jit
@@ -234,55 +271,56 @@ def _consecutive(rows):
 
 
 @jit
-def _gather_t(X, rows, XT):
-    """``XT = X[rows].T``: the block's samples as columns (for the hand loops)."""
-    start = _consecutive(rows)
-    if start >= 0:
-        # Indexing a view from 0 spares numba's negative-index wraparound.
-        Xs = X[start : start + rows.shape[0]]
-        for k in range(XT.shape[0]):
-            for r in range(rows.shape[0]):
-                XT[k, r] = Xs[r, k]
-    else:
-        for k in range(XT.shape[0]):
-            for r in range(rows.shape[0]):
-                XT[k, r] = X[rows[r], k]
+def _gather_inputs(X, rows, xbuf, blas):
+    """The block's inputs into ``xbuf``: ``X[rows]`` (BLAS) or its transpose.
 
-
-@jit
-def _gather(X, rows, XB):
-    """``XB = X[rows]``: whole rows copied (for BLAS, which reads them transposed)."""
-    for r in range(rows.shape[0]):
-        i = rows[r]
-        for k in range(XB.shape[1]):
-            XB[r, k] = X[i, k]
-
-
-@jit
-def forward_block(X, rows, W1, b1, W2, b2, activation, slope, softmax, blas,
-                  xbuf, A1T, A2T, scratch):
-    """Forward pass of the samples ``X[rows]``, transposed.
-
-    Fills ``A1T = g(W1^T X[rows]^T + b1)`` and ``A2T = out(W2^T A1T + b2)``, each
-    of ``len(rows)`` columns. ``xbuf`` receives the block's inputs, which
-    :func:`backward_block` reads again: ``X[rows]`` (rows x features) on the BLAS
-    path, its transpose on the hand-loop path. ``scratch`` holds ``2 * len(rows)``
-    values.
+    Returns the view the block's products read: (rows x features) for BLAS,
+    which multiplies gathered rows at full speed, else (features x rows) for the
+    hand loops, which vectorise over rows.
     """
     m, d = rows.shape[0], X.shape[1]
+    start = _consecutive(rows)
     if blas:
         XB = xbuf[: m * d].reshape((m, d))
-        _gather(X, rows, XB)
-        np.dot(W1.T, XB.T, A1T)
-        activate(A1T, b1, activation, slope)
-        np.dot(W2.T, A1T, A2T)
+        for r in range(m):
+            i = rows[r]
+            for k in range(d):
+                XB[r, k] = X[i, k]
+        return XB
+    XT = xbuf[: d * m].reshape((d, m))
+    if start >= 0:
+        # Indexing a view from 0 spares numba's negative-index wraparound.
+        Xs = X[start : start + m]
+        for k in range(d):
+            for r in range(m):
+                XT[k, r] = Xs[r, k]
     else:
-        XT = xbuf[: d * m].reshape((d, m))
-        _gather_t(X, rows, XT)
-        _matmul_t(W1, XT, A1T)
-        activate(A1T, b1, activation, slope)
+        for k in range(d):
+            for r in range(m):
+                XT[k, r] = X[rows[r], k]
+    return XT
+
+
+@jit
+def forward_block(X, rows, net, theta, blas, xbuf, A1T, A2T, scratch):
+    """Forward pass of the samples ``X[rows]``, transposed.
+
+    Fills ``A1T = g(W1^T X[rows]^T + b1)`` (n_hidden x m) and
+    ``A2T = out(W2^T A1T + b2)`` (n_outputs x m), ``m = len(rows)``. ``xbuf``
+    receives the block's inputs (:func:`_gather_inputs`), which
+    :func:`backward_block` reads again. ``scratch`` holds ``2 m`` values.
+    """
+    W1, b1, W2, b2 = unpack(net.layout, theta)
+    XB = _gather_inputs(X, rows, xbuf, blas)
+    if blas:
+        gemm(W1, True, XB, True, A1T)
+        activate(A1T, b1, net)
+        gemm(W2, True, A1T, False, A2T)
+    else:
+        _matmul_t(W1, XB, A1T)
+        activate(A1T, b1, net)
         _matmul_t(W2, A1T, A2T)
-    output_activate(A2T, b2, softmax, scratch)
+    output_activate(A2T, b2, net.softmax, scratch)
 
 
 @jit
@@ -292,37 +330,38 @@ def gather_targets(Y, sample_weight, rows, YT, sw):
     Copied once per block so that the loss and delta loops read contiguous
     memory: LLVM does not vectorise loops that gather through ``rows``.
     """
+    m = rows.shape[0]
     start = _consecutive(rows)
     if start >= 0:
-        stop = start + rows.shape[0]
-        Ys = Y[start:stop]
-        sws = sample_weight[start:stop]
+        Ys = Y[start : start + m]
+        sws = sample_weight[start : start + m]
         for c in range(YT.shape[0]):
-            for r in range(rows.shape[0]):
+            for r in range(m):
                 YT[c, r] = Ys[r, c]
-        for r in range(rows.shape[0]):
+        for r in range(m):
             sw[r] = sws[r]
-        return total(sw[: rows.shape[0]])
+        return total(sw[:m])
     if YT.shape[0] == 1:  # binary: one loop, no inner loop of one iteration
-        for r in range(rows.shape[0]):
+        for r in range(m):
             YT[0, r] = Y[rows[r], 0]
     else:
-        for r in range(rows.shape[0]):
+        for r in range(m):
             i = rows[r]
             for c in range(YT.shape[0]):
                 YT[c, r] = Y[i, c]
-    for r in range(rows.shape[0]):
+    for r in range(m):
         sw[r] = sample_weight[rows[r]]
-    return total(sw[: rows.shape[0]])
+    return total(sw[:m])
 
 
 @jit
-def block_loss(YT, sw, A2T, softmax, eps, out):
+def block_loss(YT, sw, A2T, net, out):
     """Weighted log-loss of each sample (column) of ``A2T`` into ``out``; its sum."""
     o, m = A2T.shape
+    eps = net.eps
     for r in range(m):
         out[r] = 0.0
-    if softmax:
+    if net.softmax:
         for c in range(o):
             for r in range(m):
                 out[r] += _softmax_loss_term(A2T[c, r], YT[c, r], eps)
@@ -335,6 +374,13 @@ def block_loss(YT, sw, A2T, softmax, eps, out):
     return total(out[:m])
 
 
+@jit
+def copy(src, dst):
+    """``dst[:] = src`` for 1-D arrays of one length (no shape check to compile)."""
+    for k in range(src.shape[0]):
+        dst[k] = src[k]
+
+
 @jit_sum
 def total(a):
     """Sum of a 1-D array, vectorised (reassociated)."""
@@ -345,41 +391,39 @@ def total(a):
 
 
 @jit_sum
-def _outer_sum(AT, BT, G, blas):
-    """``G = AT BT^T``: sums over the block's rows of outer products."""
-    if blas:
-        np.dot(AT, BT.T, G)
-    else:
-        for k in range(AT.shape[0]):
-            for j in range(BT.shape[0]):
-                s = 0.0
-                for r in range(AT.shape[1]):
-                    s += AT[k, r] * BT[j, r]
-                G[k, j] = s
+def _outer_sum(AT, BT, G):
+    """``G = AT BT^T`` by hand loops: sums over the block's rows of products."""
+    for k in range(AT.shape[0]):
+        for j in range(BT.shape[0]):
+            s = 0.0
+            for r in range(AT.shape[1]):
+                s += AT[k, r] * BT[j, r]
+            G[k, j] = s
 
 
 @jit
-def backward_block(YT, sw, W2, activation, slope, blas, xbuf, A1T, A2T, D1T, gW1,
-                   gb1, gW2, gb2, gW1T):
-    """Write the block's unnormalised gradient sums into ``gW1, gb1, gW2, gb2``.
+def backward_block(YT, sw, net, theta, blas, XB, A1T, A2T, D1T, grads):
+    """Write the block's unnormalised gradient sums into ``grads``.
 
     The output delta is ``A2 - Y`` because logistic and softmax are the canonical
     links of the log-loss; it is weighted by ``sample_weight`` and written over
-    ``A2T``. ``D1T = (W2 delta2^T) * g'(Z1)`` is the hidden delta. ``xbuf`` holds
-    the inputs as :func:`forward_block` left them; ``YT`` and ``sw`` the targets
-    and weights as :func:`gather_targets` left them; ``gW1T`` (n_hidden x
-    n_features) is scratch for the BLAS path.
+    ``A2T``. ``D1T = (W2 delta2^T) * g'(Z1)`` is the hidden delta. ``XB`` is the
+    inputs' view that :func:`forward_block` multiplied; ``YT`` and ``sw`` the
+    targets and weights as :func:`gather_targets` left them. ``grads`` has the
+    layout of ``theta``, then room for the first layer's gradient transposed.
     """
     o, m = A2T.shape
-    d = gW1.shape[0]
+    W2 = unpack(net.layout, theta)[2]
+    gW1, gb1, gW2, gb2 = unpack(net.layout, grads)
     for c in range(o):
         for r in range(m):
             A2T[c, r] = (A2T[c, r] - YT[c, r]) * sw[r]
         gb2[c] = total(A2T[c])
-    _outer_sum(A1T, A2T, gW2, blas)
     if blas:
-        np.dot(W2, A2T, D1T)
+        gemm(A1T, False, A2T, True, gW2)
+        gemm(W2, False, A2T, False, D1T)
     else:
+        _outer_sum(A1T, A2T, gW2)
         for j in range(D1T.shape[0]):
             dj = D1T[j]
             dj[:] = 0.0
@@ -387,99 +431,154 @@ def backward_block(YT, sw, W2, activation, slope, blas, xbuf, A1T, A2T, D1T, gW1
                 w = W2[j, c]
                 for r in range(m):
                     dj[r] += w * A2T[c, r]
-    activation_backward(D1T, A1T, activation, slope)
+    activation_backward(D1T, A1T, net)
     for j in range(D1T.shape[0]):
         gb1[j] = total(D1T[j])
-    if blas and d < NARROW_INPUTS:
-        # OpenBLAS is slow on X^T D with few input features (measured: 5.5x at
-        # d=2, 1.2x at d=20): multiply untransposed into gW1T, copy transposed.
-        np.dot(D1T, xbuf[: m * d].reshape((m, d)), gW1T)
-        for k in range(d):
-            for j in range(gW1.shape[1]):
-                gW1[k, j] = gW1T[j, k]
-    elif blas:
-        XB = xbuf[: m * d].reshape((m, d))
-        np.dot(XB.T, D1T.T, gW1)
-    else:
-        _outer_sum(xbuf[: d * m].reshape((d, m)), D1T, gW1, False)
+    _first_layer_grad(XB, D1T, blas, grads[net.layout.size :], gW1)
 
 
 @jit
-def _block_loss_grad(b, n_blocks, X, Y, sample_weight, rows, theta, n_hidden,
-                     activation, slope, softmax, eps, blas, work):
-    """Forward and backward pass of block ``b`` into its own slots of ``work``."""
-    d = X.shape[1]
-    h = n_hidden
-    o = Y.shape[1]
-    W1, b1, W2, b2 = unpack(theta, d, h, o)
-    ws_x, ws_y, ws_w, ws_a1, ws_d1, ws_a2, ws_g, ws_sums = work
-    n = rows.shape[0]
-    step = -(-n // n_blocks)
-    block = rows[b * step : min((b + 1) * step, n)]
+def _first_layer_grad(XB, D1T, blas, scratch, gW1):
+    """``gW1 = X[rows]^T D1`` from the block's inputs ``XB`` (see forward_block)."""
+    d, h = gW1.shape
+    if not blas:
+        _outer_sum(XB, D1T, gW1)
+    elif d < NARROW_INPUTS:
+        # OpenBLAS is slow on X^T D with few input features (measured: 5.5x at
+        # d=2, 1.2x at d=20): multiply untransposed into scratch, copy transposed.
+        gW1T = scratch[: h * d].reshape((h, d))
+        gemm(D1T, False, XB, False, gW1T)
+        for k in range(d):
+            for j in range(h):
+                gW1[k, j] = gW1T[j, k]
+    else:
+        gemm(XB, True, D1T, True, gW1)
+
+
+@jit
+def block_task(b, n_blocks, data, rows, net, theta, work, out):
+    """Block ``b`` of ``rows``: its forward pass, then the rest of its job.
+
+    With rows in ``out``, the block's output activations go to ``out[rows]``;
+    else (training) its loss and weight sums go to ``work.sums[:, b]`` and its
+    partial gradient to ``work.grads[b]``.
+    """
+    lay = net.layout
+    h, o = lay.n_hidden, lay.n_outputs
+    step = -(-rows.shape[0] // n_blocks)
+    block = rows[b * step : min((b + 1) * step, rows.shape[0])]
     m = block.shape[0]
-    A1T = ws_a1[b, : h * m].reshape((h, m))
-    D1T = ws_d1[b, : h * m].reshape((h, m))
-    A2T = ws_a2[b, : o * m].reshape((o, m))
-    YT = ws_y[b, : o * m].reshape((o, m))
-    sw = ws_w[b, :m]
-    scratch = ws_w[b, m:]
-    gW1, gb1, gW2, gb2 = unpack(ws_g[b], d, h, o)
-    ws_sums[1, b] = gather_targets(Y, sample_weight, block, YT, sw)
-    forward_block(X, block, W1, b1, W2, b2, activation, slope, softmax, blas,
-                  ws_x[b], A1T, A2T, scratch)
+    blas = use_blas_jit(lay.n_features, h)
+    A1T = work.hidden[b, : h * m].reshape((h, m))
+    A2T = work.output[b, : o * m].reshape((o, m))
+    forward_block(data.X, block, net, theta, blas, work.inputs[b], A1T, A2T,
+                  work.weights[b, m:])
+    if out.shape[0] > 0:
+        for r in range(m):
+            for c in range(o):
+                out[block[r], c] = A2T[c, r]
+        return
+    YT = work.targets[b, : o * m].reshape((o, m))
+    sw = work.weights[b, :m]
+    work.sums[1, b] = gather_targets(data.Y, data.sample_weight, block, YT, sw)
+    D1T = work.hidden_delta[b, : h * m].reshape((h, m))
     # D1T is free until backward_block: its first row holds the per-sample losses.
-    ws_sums[0, b] = block_loss(YT, sw, A2T, softmax, eps, D1T[0])
-    p = theta.shape[0]
-    gW1T = ws_g[b, p : p + d * h].reshape((h, d))
-    backward_block(YT, sw, W2, activation, slope, blas, ws_x[b], A1T, A2T, D1T,
-                   gW1, gb1, gW2, gb2, gW1T)
+    work.sums[0, b] = block_loss(YT, sw, A2T, net, D1T[0])
+    XB = work.inputs[b, : m * lay.n_features]
+    XB = XB.reshape((m, lay.n_features)) if blas else XB.reshape((lay.n_features, m))
+    backward_block(YT, sw, net, theta, blas, XB, A1T, A2T, D1T, work.grads[b])
+
+
+use_blas_jit = jit(use_blas)
 
 
 @pjit
-def _blocks_parallel(X, Y, sample_weight, rows, theta, n_hidden, activation, slope,
-                     softmax, eps, blas, work, n_blocks):
+def blocks_in_parallel(n_blocks, data, rows, net, theta, work, out):
+    """:func:`block_task` of every block, ``b = 0 ... n_blocks - 1``, on threads."""
+    # numba's parallel loops take arrays and scalars reliably, not tuples of them
+    # (nested tuples fail to lower): the bundles are rebuilt inside the loop.
+    X, Y, sample_weight = data
+    d, h, o, b1, w2, b2, size = net.layout
+    code, slope, softmax, eps = net.activation, net.slope, net.softmax, net.eps
+    w_in, w_y, w_sw, w_a1, w_d1, w_a2, w_g, w_sums = work
     for b in prange(n_blocks):
-        _block_loss_grad(b, n_blocks, X, Y, sample_weight, rows, theta, n_hidden,
-                         activation, slope, softmax, eps, blas, work)
+        block_task(np.int64(b), n_blocks, Data(X, Y, sample_weight), rows,
+                   Network(Layout(d, h, o, b1, w2, b2, size), code, slope, softmax,
+                           eps),
+                   theta, Workspace(w_in, w_y, w_sw, w_a1, w_d1, w_a2, w_g, w_sums),
+                   out)
 
 
-@jit
-def block_pass(X, Y, sample_weight, rows, theta, n_hidden, activation, slope,
-               softmax, eps, blas, work):
-    """Forward and backward pass of every block of ``rows``, in parallel when it pays.
+@inline
+def block_pass(data, rows, net, theta, work, out, parallel):
+    """Forward and backward pass of every block of ``rows``; in parallel when it pays.
 
-    Leaves each block's partial gradient in ``work[6][b]`` and its loss and weight
-    sums in ``work[7][:, b]``; returns ``(n_blocks, loss_sum, weight_sum)``, the
+    ``out`` is (0, 0) in training; given rows (n_samples, n_outputs), only the
+    forward pass runs and writes ``out[rows]``. ``parallel`` is None to run the
+    blocks in turn: the parallel driver is then not even compiled (numba prunes
+    the branch on the argument's type), which spares small fits seconds of
+    compilation. Returns ``(n_blocks, loss_sum, weight_sum)`` of training, the
     sums taken in block order.
     """
     n = rows.shape[0]
-    n_blocks = -(-n // (work[2].shape[1] // ROW_SLOTS))
-    if n_blocks > 1 and parallel_pays(n, X.shape[1], n_hidden):
-        _blocks_parallel(X, Y, sample_weight, rows, theta, n_hidden, activation,
-                         slope, softmax, eps, blas, work, n_blocks)
+    n_blocks = -(-n // capacity(work)[1])
+    lay = net.layout
+    if parallel is None:
+        for b in range(n_blocks):
+            block_task(b, n_blocks, data, rows, net, theta, work, out)
+    elif n_blocks > 1 and parallel_pays(n, lay.n_features, lay.n_hidden):
+        blocks_in_parallel(n_blocks, data, rows, net, theta, work, out)
     else:
         for b in range(n_blocks):
-            _block_loss_grad(b, n_blocks, X, Y, sample_weight, rows, theta,
-                             n_hidden, activation, slope, softmax, eps, blas, work)
-    sums = work[7]
+            block_task(b, n_blocks, data, rows, net, theta, work, out)
     loss_sum = 0.0
     weight_sum = 0.0
-    for b in range(n_blocks):
-        loss_sum += sums[0, b]
-        weight_sum += sums[1, b]
+    if out.shape[0] == 0:
+        for b in range(n_blocks):
+            loss_sum += work.sums[0, b]
+            weight_sum += work.sums[1, b]
     return n_blocks, loss_sum, weight_sum
 
 
+#: Most rows that :func:`predict_proba` hands to one :func:`block_pass`.
+PREDICT_ROWS = 1 << 14
+
+
+def predict_proba(X, net, theta, out, parallel):
+    """Output-layer activations of every row of ``X`` into ``out`` (n, n_outputs).
+
+    Calls the block kernels of training, with its argument types (unused targets
+    and weights included), from Python: predicting after a fit compiles nothing
+    new. ``parallel`` as in :func:`block_pass`.
+    """
+    n, d = X.shape
+    h = net.layout.n_hidden
+    chunk = min(n, PREDICT_ROWS)
+    rows = np.arange(n, dtype=np.int32 if n < 2**31 else np.intp)
+    data = Data(X, np.empty((0, net.layout.n_outputs), dtype=np.uint8),
+                np.empty(0, dtype=X.dtype))
+    work = workspace(net.layout, chunk, X.dtype)
+    block_rows = work.weights.shape[1] // ROW_SLOTS
+    for start in range(0, n, chunk):
+        block = rows[start : start + chunk]
+        n_blocks = -(-block.shape[0] // block_rows)
+        if (parallel is not None and n_blocks > 1
+                and parallel_pays(block.shape[0], d, h)):
+            blocks_in_parallel(n_blocks, data, block, net, theta, work, out)
+        else:
+            for b in range(n_blocks):
+                block_task(b, n_blocks, data, block, net, theta, work, out)
+
+
 @jit
-def penalty(theta, n_features, n_hidden, n_outputs, alpha):
+def penalty(layout, theta, alpha):
     """``alpha ||W||^2 / 2`` over the weights (not the intercepts).
 
     Computed even when ``alpha`` is 0, as MLPClassifier does: weights whose squares
     overflow then give a nan loss, which stops a diverging fit early.
     """
-    d, h, o = n_features, n_hidden, n_outputs
-    w2 = d * h + h
-    return 0.5 * alpha * (_squares(theta[: d * h]) + _squares(theta[w2 : w2 + h * o]))
+    return 0.5 * alpha * (_squares(theta[: layout.b1])
+                          + _squares(theta[layout.w2 : layout.b2]))
 
 
 @jit_sum
@@ -491,9 +590,8 @@ def _squares(a):
 
 
 @jit
-def block_gradient(partials, n_blocks, theta, lo, hi, n_features, n_hidden,
-                   n_outputs, alpha, scale):
-    """Finish the gradient of parameters ``lo:hi`` in ``partials[0]``; return it.
+def finish_gradient(grads, n_blocks, layout, theta, lo, hi, alpha, scale):
+    """Finish the gradient of parameters ``lo:hi`` in ``grads[0]``; return it.
 
     Adds the blocks' partial sums in block order, then the L2 term of the weights,
     and divides by ``scale`` (the batch's weight sum), as MLPClassifier does.
@@ -501,18 +599,15 @@ def block_gradient(partials, n_blocks, theta, lo, hi, n_features, n_hidden,
     negative and drops its wraparound selects, which kept them from vectorising
     (measured 2.4x slower with ``range(lo, hi)``).
     """
-    g = partials[0, lo:hi]
+    g = grads[0, lo:hi]
     for b in range(1, n_blocks):
-        pb = partials[b, lo:hi]
+        pb = grads[b, lo:hi]
         for q in range(g.shape[0]):
             g[q] += pb[q]
     th = theta[lo:hi]
-    b1 = n_features * n_hidden
-    w2 = b1 + n_hidden
-    b2 = w2 + n_hidden * n_outputs
     # One loop per layer segment (no per-parameter test), so that each vectorises.
-    for start, stop, a in ((0, b1, alpha), (b1, w2, 0.0), (w2, b2, alpha),
-                           (b2, hi, 0.0)):
+    for start, stop, a in ((0, layout.b1, alpha), (layout.b1, layout.w2, 0.0),
+                           (layout.w2, layout.b2, alpha), (layout.b2, hi, 0.0)):
         first = max(start, lo) - lo
         last = min(stop, hi) - lo
         if first < last:
@@ -528,42 +623,16 @@ def _scale(g, theta, alpha, scale):
 
 
 @jit
-def loss_grad(X, Y, sample_weight, rows, theta, grad, n_hidden, activation, slope,
-              softmax, alpha, eps, blas, work):
+def loss_grad(data, rows, net, theta, alpha, work, grad, parallel):
     """Mean log-loss plus L2 penalty of the samples ``X[rows]``, and its gradient.
 
     Exactly MLPClassifier's objective for one batch: with ``s = sum(sw[rows])``,
     ``loss = sum(sw * l) / s + alpha ||W||^2 / (2 s)``; the gradient is written
-    into ``grad`` (same layout as ``theta``). ``work`` comes from
-    :func:`workspace`. Returns ``loss``.
+    into ``grad`` (same layout as ``theta``). Returns ``loss``.
     """
-    d, o = X.shape[1], Y.shape[1]
-    n_blocks, loss_sum, weight_sum = block_pass(
-        X, Y, sample_weight, rows, theta, n_hidden, activation, slope, softmax, eps,
-        blas, work
-    )
-    g = block_gradient(work[6], n_blocks, theta, 0, theta.shape[0], d, n_hidden, o,
-                       alpha, weight_sum)
-    grad[:] = g
-    return (loss_sum + penalty(theta, d, n_hidden, o, alpha)) / weight_sum
-
-
-@pjit
-def predict_proba(X, theta, n_hidden, activation, slope, softmax, blas, out):
-    """Output-layer activations of every row of ``X`` into ``out``."""
-    n, d = X.shape
-    o = out.shape[1]
-    W1, b1, W2, b2 = unpack(theta, d, n_hidden, o)
-    n_blocks = -(-n // BLOCK_ROWS)
-    rows = np.arange(n)
-    for b in prange(n_blocks):
-        start = b * BLOCK_ROWS
-        stop = min(start + BLOCK_ROWS, n)
-        m = stop - start
-        xbuf = np.empty(d * m, dtype=X.dtype)
-        A1T = np.empty((n_hidden, m), dtype=X.dtype)
-        A2T = np.empty((o, m), dtype=X.dtype)
-        scratch = np.empty(2 * m, dtype=X.dtype)
-        forward_block(X, rows[start:stop], W1, b1, W2, b2, activation, slope,
-                      softmax, blas, xbuf, A1T, A2T, scratch)
-        out[start:stop] = A2T.T
+    no_out = np.empty((0, 0), dtype=theta.dtype)
+    n_blocks, loss_sum, weight_sum = block_pass(data, rows, net, theta, work,
+                                                no_out, parallel)
+    copy(finish_gradient(work.grads, n_blocks, net.layout, theta, 0,
+                         theta.shape[0], alpha, weight_sum), grad)
+    return (loss_sum + penalty(net.layout, theta, alpha)) / weight_sum

@@ -34,7 +34,3 @@ def adam_step(param, grad, m, v, lr_t, beta_1, beta_2, epsilon):
     v = beta_2 * v + (1.0 - beta_2) * (grad * grad)
     return param + -lr_t * m / (math.sqrt(v) + epsilon), m, v
 
-
-def adam_learning_rate(lr_init, beta_1, beta_2, t):
-    """Bias-corrected Adam step size at step ``t`` (1-based)."""
-    return lr_init * math.sqrt(1.0 - beta_2**t) / (1.0 - beta_1**t)

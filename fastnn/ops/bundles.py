@@ -1,0 +1,107 @@
+"""The named bundles every kernel of both backends takes, instead of scalar trains.
+
+They are named tuples of scalars (and the :class:`~fastnn.ops.layout.Layout`), so
+numba compiles them as structs and a kernel reads ``net.activation`` or
+``solver.beta_1`` instead of its fifteenth positional argument. The estimator
+builds them once per fit from its parameters (:mod:`fastnn._setup`).
+"""
+
+from typing import NamedTuple
+
+import numpy as np
+
+from .layout import Layout
+
+
+class Data(NamedTuple):
+    """The training set: inputs, indicator targets and sample weights (host or
+    device arrays)."""
+
+    #: (n_samples, n_features), float32 or float64.
+    X: np.ndarray
+    #: (n_samples, n_outputs) 0/1 indicator, uint8.
+    Y: np.ndarray
+    #: (n_samples,), the dtype of ``X``.
+    sample_weight: np.ndarray
+
+
+class Network(NamedTuple):
+    """The network's shape and functions: what forward and backward passes need."""
+
+    #: Layer sizes and parameter offsets.
+    layout: Layout
+    #: Hidden activation code (:data:`fastnn.ops.activations.CODES`).
+    activation: int
+    #: Slope of ``leaky_relu`` for negative inputs.
+    slope: float
+    #: Softmax output (multiclass) instead of one logistic per output.
+    softmax: bool
+    #: Probabilities are clipped to ``[eps, 1 - eps]`` in the log-loss (the
+    #: dtype's machine epsilon, as MLPClassifier clips).
+    eps: float
+
+
+class Solver(NamedTuple):
+    """The optimizer, its schedule and the stopping rule of gd / sgd / adam."""
+
+    #: Optimizer code (:data:`fastnn.ops.optimizers.CODES`).
+    kind: int
+    #: Learning-rate schedule code (:data:`fastnn.ops.optimizers.SCHEDULES`).
+    schedule: int
+    batch_size: int
+    learning_rate_init: float
+    power_t: float
+    momentum: float
+    nesterov: bool
+    beta_1: float
+    beta_2: float
+    epsilon: float
+    #: L2 penalty strength.
+    alpha: float
+    tol: float
+    n_iter_no_change: float
+
+
+class Params(NamedTuple):
+    """The weights and everything that moves with them during a fit.
+
+    Arrays of the backend (host or device), but ``state``, which stays on the host.
+    """
+
+    #: Flat parameter vector (:mod:`fastnn.ops.layout`).
+    theta: np.ndarray
+    #: Optimizer slots: sgd's velocity, or Adam's first and second moments.
+    slot1: np.ndarray
+    slot2: np.ndarray
+    #: (2, n_params): the weights at the start of the previous and current epoch.
+    backups: np.ndarray
+    #: Weights of the best validation score (early stopping).
+    best: np.ndarray
+    #: float64 bookkeeping of :mod:`fastnn.ops.schedules` (slots LR, BEST, ...).
+    state: np.ndarray
+
+
+class Curves(NamedTuple):
+    """Per-epoch results of a chunk of epochs, host arrays, one entry per epoch."""
+
+    loss: np.ndarray
+    #: Validation accuracy (early stopping).
+    score: np.ndarray
+    #: The learning rate the adaptive schedule set at this epoch's end, else 0.
+    new_lr: np.ndarray
+
+    @classmethod
+    def empty(cls, n_epochs):
+        return cls(np.empty(n_epochs), np.empty(n_epochs), np.zeros(n_epochs))
+
+
+class Validation(NamedTuple):
+    """The held-out rows of early stopping (``val=None``: no early stopping)."""
+
+    rows: np.ndarray
+    #: (n_samples, n_outputs) buffer for their output activations (CPU; the
+    #: CUDA backend scores on the device and takes None).
+    out: np.ndarray
+    #: Every prediction counts as right: a one-class fit, where MLPClassifier
+    #: predicts that class whatever the network outputs.
+    trivial: bool
