@@ -536,7 +536,7 @@ class ShallowNNClassifier(ClassifierMixin, BaseEstimator):
             )
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
-        target_type = type_of_target(y, input_name="y")
+        type_of_target(y, input_name="y")  # rejects unknown label types
         # MLPClassifier's rules: refit the labels unless warm-starting or
         # continuing a partial_fit, which must see known classes only.
         if not hasattr(self, "classes_") or (not self.warm_start and not incremental):
@@ -557,11 +557,8 @@ class ShallowNNClassifier(ClassifierMixin, BaseEstimator):
                     "`y` has classes not in `self.classes_`. "
                     f"`self.classes_` has {self.classes_}. 'y' has {classes}."
                 )
-        if target_type != "multilabel-indicator" and len(self.classes_) < 2:
-            raise ValueError(
-                "This solver needs samples of at least 2 classes in the data, but "
-                f"the data contains only one class: {self.classes_[0]!r}"
-            )
+        # One class fits as in MLPClassifier: a logistic output trained towards
+        # 0 (LabelBinarizer's all-zero column), predicting that class.
         return X, y, self._binarize(y)
 
     def _binarize(self, y):
@@ -709,8 +706,11 @@ class ShallowNNClassifier(ClassifierMixin, BaseEstimator):
     def _validation_split(self, Y):
         """Training and validation rows, split as MLPClassifier splits them."""
         n_samples = Y.shape[0]
-        # MLP stratifies single-output targets only (binary), on its RNG.
-        stratify = Y if Y.shape[1] == 1 else None
+        # MLP stratifies single-output targets only (binary or one class; not
+        # multiclass or multilabel), on its RNG, and on its bool indicator: the
+        # same split as on uint8, and train_test_split's errors name the same
+        # classes ('True', not '1').
+        stratify = Y.view(np.bool_) if Y.shape[1] == 1 else None
         # Imported here: sklearn.model_selection is slow to import (cold start).
         from sklearn.model_selection import train_test_split
 
@@ -733,7 +733,8 @@ class ShallowNNClassifier(ClassifierMixin, BaseEstimator):
             train_rows, val_rows = self._validation_split(Y)
             if self.validation_scores_ is None:  # warm start that turned it on
                 self.validation_scores_ = []
-            best = -(self.best_validation_score_ or -np.inf)
+            score = self.best_validation_score_  # a score of 0.0 is kept
+            best = np.inf if score is None else -score
         else:
             train_rows = _rows(X.shape[0])
             val_rows = train_rows[:0]

@@ -10,6 +10,7 @@ kernels (:func:`jit_sum`): elsewhere it would break the Cody-Waite range
 reduction of :mod:`fastnn.cpu.fastmath` once that is inlined.
 """
 
+import getpass
 import os
 import tempfile
 import types
@@ -33,6 +34,22 @@ def _writable(path):
     return True
 
 
+def _user_tag():
+    """Who runs us, for a per-user temporary directory: uid, else the user name.
+
+    ``os.getuid`` does not exist on Windows; ``getpass.getuser`` reads the
+    environment there and raises when it names nobody.
+    """
+    getuid = getattr(os, "getuid", None)
+    if getuid is not None:
+        return str(getuid())
+    try:
+        name = getpass.getuser()
+    except (ImportError, KeyError, OSError):
+        return "user"
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "user"
+
+
 def _choose_cache():
     """Return True when numba can cache our kernels somewhere writable.
 
@@ -49,7 +66,7 @@ def _choose_cache():
 
     if _writable(AppDirs(appname="numba", appauthor=False).user_cache_dir):
         return True
-    fallback = Path(tempfile.gettempdir()) / f"fastnn-numba-cache-{os.getuid()}"
+    fallback = Path(tempfile.gettempdir()) / f"fastnn-numba-cache-{_user_tag()}"
     if _writable(fallback):
         _numba_config.CACHE_DIR = str(fallback)
         return True
