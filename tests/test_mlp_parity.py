@@ -101,10 +101,6 @@ def test_one_class_with_early_stopping_fits_and_predicts_as_mlp():
     assert ours.best_validation_score_ == max(ours.validation_scores_)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "kernel: fastnn.cpu/cuda training.accuracy scores a logistic output "
-    "(p > 0.5) == (Y == 1), i.e. the share of p <= 0.5 for one class; MLP's "
-    "predict returns the only class, so its validation accuracy is always 1.0"))
 def test_one_class_with_early_stopping_scores_as_mlp():
     _, _, ours, mlp = _one_class_early_stopping(learning_rate_init=0.05)
     assert mlp.validation_scores_ == [1.0] * mlp.n_iter_
