@@ -16,7 +16,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier
 from sklearn.neural_network import _multilayer_perceptron as mlp_module
 
-from fastnn import ShallowNNClassifier, _config
+from fastnn import ShallowNNClassifier, _config, make_flower
 
 RTOL64, ATOL64 = 1e-8, 1e-12
 
@@ -329,3 +329,34 @@ def test_choose_cache_without_getuid_or_user_name(monkeypatch, tmp_path):
     assert _config._choose_cache() is True
     assert _config._numba_config.CACHE_DIR == os.path.join(
         temp, "fastnn-numba-cache-user")
+
+
+def _verbose_output(model, X, y, capsys):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X, y)
+    return capsys.readouterr().out
+
+
+@pytest.mark.parametrize("early_stopping", [False, True])
+@pytest.mark.parametrize(
+    "solver, schedule",
+    [("sgd", "constant"), ("sgd", "invscaling"), ("sgd", "adaptive"),
+     ("adam", "constant")],
+)
+def test_verbose_is_byte_identical_to_mlp(solver, schedule, early_stopping, capsys):
+    # A large tol makes the stopping rule fire within a few epochs, so that the
+    # adaptive schedule prints its "Setting learning rate to" lines and, after
+    # enough of them, "Learning rate too small. Stopping.".
+    X, y = make_flower(120)
+    params = dict(solver=solver, learning_rate=schedule, learning_rate_init=0.01,
+                  tol=0.5, n_iter_no_change=2, max_iter=60, random_state=0,
+                  early_stopping=early_stopping, verbose=True, shuffle=False,
+                  activation="tanh")
+    ours = _verbose_output(ShallowNNClassifier(4, **params), X, y, capsys)
+    mlp = _verbose_output(MLPClassifier((4,), **params), X, y, capsys)
+    assert "did not improve" in mlp
+    if schedule == "adaptive":
+        assert "Setting learning rate to" in mlp
+        assert "Learning rate too small. Stopping." in mlp
+    assert ours == mlp
