@@ -5,7 +5,8 @@
 """
 
 from ._classifier import ShallowNNClassifier
+from ._compile import precompile
 from .datasets import make_flower
 
-__all__ = ["ShallowNNClassifier", "make_flower"]
+__all__ = ["ShallowNNClassifier", "make_flower", "precompile"]
 __version__ = "0.1.0"

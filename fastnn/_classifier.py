@@ -34,6 +34,7 @@ from sklearn.utils.validation import (
 )
 
 from . import _device
+from ._compile import will_compile
 from .cpu import network, threads, training
 from .ops import activations as act_ops
 from .ops import optimizers as opt_ops
@@ -669,8 +670,9 @@ class ShallowNNClassifier(ClassifierMixin, BaseEstimator):
             x = np.ascontiguousarray(x, dtype=theta.dtype)
             with threads.parallel_section(blas) as n_threads:
                 parallel = network.parallelism(net.layout, X.shape[0], n_threads)
-                loss = network.loss_grad(data, rows, net, x, float(self.alpha),
-                                         work, grad, parallel)
+                args = (data, rows, net, x, float(self.alpha), work, grad, parallel)
+                self._announce_compile(network.loss_grad, args)
+                loss = network.loss_grad(*args)
             return float(loss), grad.astype(np.float64)
 
         def remember(x):
@@ -767,6 +769,14 @@ class ShallowNNClassifier(ClassifierMixin, BaseEstimator):
             self.best_loss_ = float(state[schedules.BEST])
         self._report_end(status, incremental)
 
+    def _announce_compile(self, kernel, args):
+        """With verbose or progress_bar, say so when ``kernel(*args)`` compiles."""
+        if (self.verbose or self.progress_bar) and will_compile(kernel, args):
+            print(f"Compiling fastnn's {args[0].X.dtype} kernels for this "
+                  "configuration (first use only: the Numba cache keeps them; "
+                  "`python -m fastnn compile` bakes them in advance) ...",
+                  flush=True)
+
     def _trivial_score(self):
         """Whether every prediction is right: one class (MLP then scores 1.0)."""
         return len(self.classes_) == 1
@@ -831,9 +841,10 @@ class ShallowNNClassifier(ClassifierMixin, BaseEstimator):
             curves = Curves.empty(chunk)
             with threads.parallel_section(blas) as n_threads:
                 parallel = network.parallelism(net.layout, batch_size, n_threads)
-                done, status = training.train_epochs(
-                    data, orders, net, solver, params, work, val, curves, parallel
-                )
+                args = (data, orders, net, solver, params, work, val, curves,
+                        parallel)
+                self._announce_compile(training.train_epochs, args)
+                done, status = training.train_epochs(*args)
             return done, status, curves
 
         return self._drive_chunks(run_chunk, max_epochs, params.state)

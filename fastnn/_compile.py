@@ -1,0 +1,113 @@
+"""Compiling the CPU kernels ahead of use, and telling when a fit will compile.
+
+Numba compiles a kernel the first time it meets an argument-type signature and
+keeps the machine code in its on-disk cache (``NUMBA_CACHE_DIR``, else the
+package's ``__pycache__``). :func:`precompile` walks every signature that a fit
+or predict can need, so that an image or a cluster bootstrap can bake the cache
+once; :func:`will_compile` lets a verbose fit say that it is about to compile.
+"""
+
+import time
+import warnings
+
+import numba
+import numpy as np
+
+from .cpu import network, threads, training
+from .ops import schedules
+from .ops.bundles import Curves, Data, Network, Params, Solver, Validation
+from .ops.layout import Layout
+
+#: Float dtypes a fit trains in.
+DTYPES = (np.float64, np.float32)
+
+
+def will_compile(dispatcher, args):
+    """Whether calling ``dispatcher(*args)`` compiles (neither loaded nor cached).
+
+    A cached signature is loaded here, as numba would load it on the call.
+    """
+    try:
+        sig = tuple(numba.typeof(a) for a in args)
+        if sig in dispatcher.overloads:
+            return False
+        cache = getattr(dispatcher, "_cache", None)
+        if cache is None:
+            return True
+        # numba's own lookup (Dispatcher.compile): a hit here is a hit on the call.
+        return cache.load_overload(sig, dispatcher.targetctx) is None
+    except Exception:  # pragma: no cover - numba internals moved: stay silent
+        return False
+
+
+def _tiny_problem(dtype):
+    """A 64-sample problem of the argument types a real fit passes."""
+    rng = np.random.RandomState(0)
+    X = rng.randn(64, 3).astype(dtype)
+    Y = np.zeros((64, 2), dtype=np.uint8)
+    Y[np.arange(64), rng.randint(0, 2, 64)] = 1
+    data = Data(X, Y, np.ones(64, dtype=dtype))
+    net = Network(Layout.of(3, 4, 2), 2, 0.01, True, float(np.finfo(dtype).eps))
+    return data, net
+
+
+def _fit_signatures(dtype, parallel, early_stopping):
+    data, net = _tiny_problem(dtype)
+    lay = net.layout
+    rows = np.arange(64, dtype=np.int32)
+    theta = np.random.RandomState(1).uniform(-0.5, 0.5, lay.size).astype(dtype)
+    state = np.zeros(schedules.N_STATE)
+    state[schedules.LR], state[schedules.BEST] = 0.01, np.inf
+    params = Params(theta, np.zeros_like(theta), np.zeros_like(theta),
+                    np.stack([theta, theta]), theta.copy(), state)
+    solver = Solver(2, 0, 32, 0.001, 0.5, 0.9, True, 0.9, 0.999, 1e-8, 1e-4, 1e-4,
+                    10.0)
+    work = network.workspace(lay, 32, dtype)
+    val = (Validation(rows[:16].copy(), np.empty((64, 2), dtype=dtype), False)
+           if early_stopping else None)
+    training.train_epochs(data, rows[np.newaxis, 16:], net, solver, params, work,
+                          val, Curves.empty(1), parallel)
+    network.predict_proba(data.X, net, theta, np.empty((64, 2), dtype=dtype),
+                          parallel)
+    if not early_stopping:  # lbfgs: one full-batch loss and gradient
+        network.loss_grad(data, rows, net, theta, 1e-4, network.workspace(lay, 64,
+                          dtype), np.empty_like(theta), parallel)
+
+
+def precompile(verbose=True):
+    """Compile (or load from the cache) every CPU kernel a fit or predict can use.
+
+    Covers both float dtypes, serial and multithreaded batches, with and without
+    early stopping, L-BFGS and prediction: afterwards no fit of either dtype
+    compiles anything (data sets of 2**31 rows or more, which index with 64-bit
+    integers, excepted). Run it where the Numba cache will be read, e.g. while
+    building an image (``python -m fastnn compile``).
+
+    Parameters
+    ----------
+    verbose : bool, default=True
+        Print each group of kernels and the seconds it took.
+
+    Returns
+    -------
+    seconds : float
+        The total time taken.
+    """
+    start = time.perf_counter()
+    with warnings.catch_warnings(), threads.parallel_section(True) as n_threads:
+        warnings.simplefilter("ignore")
+        for dtype in DTYPES:
+            for parallel in (None, max(2, n_threads)):
+                for early_stopping in (False, True):
+                    tic = time.perf_counter()
+                    _fit_signatures(dtype, parallel, early_stopping)
+                    if verbose:
+                        print(f"{np.dtype(dtype).name} "
+                              f"{'serial' if parallel is None else 'multithreaded'}"
+                              f"{', early stopping' if early_stopping else ''}: "
+                              f"{time.perf_counter() - tic:.2f} s", flush=True)
+    total = time.perf_counter() - start
+    if verbose:
+        print(f"fastnn kernels ready in {total:.2f} s (Numba cache: "
+              f"{numba.config.CACHE_DIR or 'next to the package'})")
+    return total
