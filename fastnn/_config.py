@@ -22,6 +22,9 @@ from numba.core import config as _numba_config
 FASTMATH = {"nsz", "contract"}
 SUM_FASTMATH = FASTMATH | {"reassoc"}
 _OPTIONS = {"fastmath": FASTMATH, "error_model": "numpy"}
+# Kernels called only from other kernels need no CPython wrapper (the code that
+# unboxes every argument from Python objects): skipping it saves compilation.
+_INTERNAL = {"no_cpython_wrapper": True, "no_cfunc_wrapper": True}
 
 
 def _writable(path):
@@ -77,14 +80,22 @@ CACHE = _choose_cache()
 
 
 def jit(func):
-    """Compile a kernel for the CPU: cached, GIL released, our fastmath flags."""
+    """Compile a kernel for the CPU, called by other kernels only.
+
+    Cached, our fastmath flags, and no CPython wrapper: Python cannot call it.
+    """
+    return numba.njit(**_OPTIONS, **_INTERNAL, cache=CACHE)(func)
+
+
+def entry(func):
+    """Compile a kernel that Python calls: like :func:`jit`, GIL released."""
     return numba.njit(**_OPTIONS, cache=CACHE, nogil=True)(func)
 
 
 def jit_sum(func):
     """Compile a summation kernel: like :func:`jit`, with reassociation allowed."""
     return numba.njit(
-        **{**_OPTIONS, "fastmath": SUM_FASTMATH}, cache=CACHE, nogil=True
+        **{**_OPTIONS, "fastmath": SUM_FASTMATH}, **_INTERNAL, cache=CACHE
     )(func)
 
 
@@ -95,7 +106,7 @@ def scalar(func):
     every call site, seconds of compilation in all); LLVM inlines these small
     functions into the loops that call them and vectorises those loops anyway.
     """
-    return numba.njit(**_OPTIONS, cache=CACHE)(func)
+    return numba.njit(**_OPTIONS, **_INTERNAL, cache=CACHE)(func)
 
 
 def inline(func):
@@ -110,7 +121,10 @@ def inline(func):
 
 
 def pjit(func):
-    """Compile a kernel whose ``prange`` loops run on numba's thread pool."""
+    """Compile a kernel whose ``prange`` loops run on numba's thread pool.
+
+    Python calls these too (prediction), so they keep their wrapper.
+    """
     return numba.njit(**_OPTIONS, cache=CACHE, nogil=True, parallel=True)(func)
 
 

@@ -28,7 +28,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import prange
 
-from .._config import inline, jit, jit_sum, pjit, scalar, specialise
+from .._config import entry, inline, jit, jit_sum, pjit, scalar, specialise
 from ..ops import activations as act_ops
 from ..ops import layout as layout_ops
 from ..ops import losses as loss_ops
@@ -100,7 +100,7 @@ def capacity(work):
     return work.sums.shape[1], work.weights.shape[1] // ROW_SLOTS
 
 
-@jit
+@entry
 def parallel_pays(n_rows, n_features, n_hidden):
     """Whether a batch carries enough work (hidden units x rows) for threads."""
     return n_rows * n_hidden * (n_features + 8) >= PARALLEL_MIN_WORK
@@ -455,7 +455,7 @@ def _first_layer_grad(XB, D1T, blas, scratch, gW1):
         gemm(XB, True, D1T, True, gW1)
 
 
-@jit
+@entry
 def block_task(b, n_blocks, data, rows, net, theta, work, out):
     """Block ``b`` of ``rows``: its forward pass, then the rest of its job.
 
@@ -622,7 +622,7 @@ def _scale(g, theta, alpha, scale):
         g[q] = (g[q] + alpha * theta[q]) / scale
 
 
-@jit
+@entry
 def loss_grad(data, rows, net, theta, alpha, work, grad, parallel):
     """Mean log-loss plus L2 penalty of the samples ``X[rows]``, and its gradient.
 

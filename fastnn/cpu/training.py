@@ -13,7 +13,7 @@ import math
 import numpy as np
 from numba import prange
 
-from .._config import inline, jit, pjit, scalar
+from .._config import entry, inline, jit, pjit, scalar
 from ..ops import optimizers as opt_ops
 from ..ops import schedules
 from ..ops.bundles import Params, Solver
@@ -171,7 +171,7 @@ def _epoch(data, order, net, solver, params, work, parallel):
     return total / n
 
 
-@jit
+@entry
 def train_epochs(data, orders, net, solver, params, work, val, curves, parallel):
     """Run up to ``len(curves.loss)`` epochs; return ``(n_epochs_run, status)``.
 
