@@ -1,0 +1,198 @@
+"""What the shallow-network estimators share: the fit flow over a backend.
+
+A concrete estimator (:class:`fastnn.ShallowNNClassifier`) supplies its public
+face and the parts that depend on its targets: how ``y`` becomes the 0/1 or
+real-valued matrix ``Y`` the kernels train on (:meth:`_encode_targets`), the
+output function (:meth:`_softmax_output`) and sample weights from its options.
+Everything else (validation, initialisation, the backend, the solvers and their
+bookkeeping) is here and in the modules it calls.
+"""
+
+import warnings
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.utils import check_random_state
+
+from . import _backends, _early_stopping, _epochs, _initialization
+from ._compile import will_compile
+from ._lbfgs import fit_lbfgs
+from .ops import activations as act_ops
+from .ops import optimizers as opt_ops
+from .ops import schedules
+from .ops.bundles import Data, Network, Params, Solver
+from .ops.layout import Layout
+
+
+class BaseShallowNN(BaseEstimator):
+    """Fit flow of a one-hidden-layer network; see :class:`ShallowNNClassifier`."""
+
+    def _fit(self, X, y, sample_weight, incremental):
+        first_pass = not hasattr(self, "coefs_") or (
+            not self.warm_start and not incremental
+        )
+        backend = _backends.for_fit(self.device, self.solver)
+        X, y = backend.validate(self, X, y, reset=first_pass)
+        Y = self._encode_targets(y, incremental)
+        if not first_pass:
+            X = backend.as_dtype(X, self.coefs_[0].dtype)
+        sw = self._sample_weight(sample_weight, X, y)
+        self._random_state = check_random_state(self.random_state)
+        if first_pass:
+            self._initialize(X.shape[1], Y.shape[1], X.dtype)
+        self.device_ = backend.name
+        theta = _initialization.from_layers(self.coefs_, self.intercepts_)
+        data = Data(X, Y, sw)
+        if self.solver == "lbfgs":
+            loss_grad = backend.loss_grad(data, self._network(X.dtype),
+                                          float(self.alpha), self._announce_compile)
+            fit_lbfgs(self, loss_grad, theta)
+        else:
+            self._fit_stochastic(backend, data, theta, incremental)
+        self.coefs_, self.intercepts_ = _initialization.to_layers(self._layout(),
+                                                                   theta)
+        return self
+
+    def _initialize(self, n_features, n_outputs, dtype):
+        """Initial weights and fitted attributes, as MLPClassifier sets them."""
+        self.n_outputs_ = n_outputs
+        self.n_layers_ = 3
+        self.out_activation_ = "softmax" if self._softmax_output() else "logistic"
+        logistic = act_ops.CODES[self.activation] == act_ops.LOGISTIC
+        layout = Layout.of(n_features, self.n_hidden, n_outputs)
+        theta = _initialization.glorot_uniform(self._random_state, layout, logistic,
+                                               dtype)
+        self.coefs_, self.intercepts_ = _initialization.to_layers(layout, theta)
+        self.n_iter_ = 0
+        self.t_ = 0
+        self.loss_curve_ = []
+        self._no_improvement_count = 0
+        self._optimizer = None
+        self._best_theta = theta
+        if self.early_stopping:
+            self.validation_scores_ = []
+            self.best_validation_score_ = -np.inf
+            self.best_loss_ = None
+        else:
+            self.best_loss_ = np.inf
+            self.validation_scores_ = None
+            self.best_validation_score_ = None
+
+    def _layout(self):
+        return Layout.of(self.coefs_[0].shape[0], self.n_hidden, self.n_outputs_)
+
+    def _network(self, dtype):
+        """The :class:`~fastnn.ops.bundles.Network` every kernel takes."""
+        return Network(
+            layout=self._layout(),
+            activation=act_ops.CODES[self.activation],
+            slope=float(self.negative_slope),
+            softmax=self.out_activation_ == "softmax",
+            eps=float(np.finfo(dtype).eps),
+        )
+
+    def _solver(self, batch_size):
+        """The :class:`~fastnn.ops.bundles.Solver` of the epoch loops."""
+        return Solver(
+            kind=opt_ops.CODES[self.solver],
+            schedule=opt_ops.SCHEDULES[self.learning_rate],
+            batch_size=int(batch_size),
+            learning_rate_init=float(self.learning_rate_init),
+            power_t=float(self.power_t),
+            momentum=float(self.momentum),
+            nesterov=bool(self.nesterovs_momentum),
+            beta_1=float(self.beta_1),
+            beta_2=float(self.beta_2),
+            epsilon=float(self.epsilon),
+            alpha=float(self.alpha),
+            tol=float(self.tol),
+            n_iter_no_change=float(self.n_iter_no_change),
+        )
+
+    def _batch_size(self, n_samples):
+        if self.solver == "gd":
+            return n_samples
+        if self.batch_size == "auto":
+            return min(200, n_samples)
+        if self.batch_size > n_samples:
+            warnings.warn(
+                "Got `batch_size` less than 1 or larger than sample size. It is "
+                "going to be clipped",
+                stacklevel=5,
+            )
+        return int(np.clip(self.batch_size, 1, n_samples))
+
+    def _validation_split(self, Y):
+        """Training and validation rows, split as MLPClassifier splits them."""
+        return _early_stopping.validation_split(Y, self.validation_fraction,
+                                                self._random_state)
+
+    def _resumed_state(self, theta, incremental):
+        """The kernels' ``state`` and optimizer slots, resumed where they were."""
+        if self.early_stopping:
+            score = self.best_validation_score_  # a score of 0.0 is kept
+            best = np.inf if score is None else -score
+        else:
+            best = np.inf if self.best_loss_ is None else self.best_loss_
+        state = np.zeros(schedules.N_STATE)
+        state[schedules.BEST] = best
+        state[schedules.NO_IMPROVEMENT] = self._no_improvement_count
+        state[schedules.T] = self.t_
+        if incremental and self._optimizer is not None:
+            lr, step, slot1, slot2 = self._optimizer
+        else:
+            lr, step = self.learning_rate_init, 0.0
+            slot1, slot2 = np.zeros_like(theta), np.zeros_like(theta)
+        state[schedules.LR], state[schedules.STEP] = lr, step
+        return Params(theta, slot1, slot2, np.stack([theta, theta]),
+                      np.ascontiguousarray(self._best_theta, dtype=theta.dtype),
+                      state)
+
+    def _fit_stochastic(self, backend, data, theta, incremental):
+        """Run the epochs of gd / sgd / adam, resuming the optimizer if asked."""
+        if self.early_stopping:
+            train_rows, val_rows = self._validation_split(data.Y)
+            if self.validation_scores_ is None:  # warm start that turned it on
+                self.validation_scores_ = []
+        else:
+            train_rows = _early_stopping.rows(data.X.shape[0])
+            val_rows = train_rows[:0]
+        params = self._resumed_state(theta, incremental)
+        setup = _epochs.Setup(
+            data=data, net=self._network(data.X.dtype),
+            solver=self._solver(self._batch_size(train_rows.shape[0])),
+            params=params, train_rows=train_rows, val_rows=val_rows,
+            trivial_score=self._trivial_score(),
+            shuffle=self.shuffle and self.solver != "gd",
+            random_state=self._random_state,
+        )
+        self.n_iter_ = 0
+        max_epochs = 1 if incremental else self.max_iter
+        with backend.epochs(setup, self._announce_compile) as run_chunk:
+            status = _epochs.train(self, run_chunk, max_epochs, params.state)
+        state = params.state
+        self._optimizer = (state[schedules.LR], state[schedules.STEP], params.slot1,
+                           params.slot2)
+        self._no_improvement_count = int(state[schedules.NO_IMPROVEMENT])
+        self.t_ = int(state[schedules.T])
+        if self.early_stopping:
+            self.best_validation_score_ = -float(state[schedules.BEST])
+            self._best_theta = params.best
+            theta[:] = params.best
+        else:
+            self.best_loss_ = float(state[schedules.BEST])
+        _epochs.report_end(self, status, incremental)
+
+    def _announce_compile(self, kernel, args):
+        """With verbose or progress_bar, say so when ``kernel(*args)`` compiles."""
+        if (self.verbose or self.progress_bar) and will_compile(kernel, args):
+            print(f"Compiling fastnn's {args[0].X.dtype} kernels for this "
+                  "configuration (first use only: the Numba cache keeps them; "
+                  "`python -m fastnn compile` bakes them in advance) ...",
+                  flush=True)
+
+    def _forward(self, X):
+        """Validated ``X``'s output activations, shape (n_samples, n_outputs)."""
+        backend, X = _backends.validated_for_predict(self, X)
+        theta = _initialization.from_layers(self.coefs_, self.intercepts_)
+        return backend.forward(X, self._network(theta.dtype), theta)

@@ -1,0 +1,49 @@
+"""``solver='lbfgs'``: SciPy's L-BFGS-B on the full-batch loss, as MLPClassifier."""
+
+import warnings
+
+import numpy as np
+
+
+def fit_lbfgs(est, loss_grad, theta):
+    """Minimise ``loss_grad`` from ``theta`` (in place); set ``n_iter_``, ``loss_``.
+
+    ``loss_grad(theta) -> (loss, grad)`` evaluates the compiled objective in
+    ``theta``'s dtype; SciPy iterates in float64, as MLPClassifier's does.
+    """
+    # Imported here: scipy.optimize is slow to import (cold start).
+    from scipy.optimize import minimize
+    from sklearn.utils.optimize import _check_optimize_result
+
+    last = theta.astype(np.float64)
+
+    def objective(x):
+        loss, grad = loss_grad(np.ascontiguousarray(x, dtype=theta.dtype))
+        return loss, grad.astype(np.float64)
+
+    def remember(x):
+        last[:] = x
+
+    try:
+        res = minimize(
+            objective,
+            last.copy(),
+            method="L-BFGS-B",
+            jac=True,
+            callback=remember,
+            options={"maxfun": est.max_fun, "maxiter": est.max_iter,
+                     "gtol": est.tol},
+        )
+    except KeyboardInterrupt:
+        warnings.warn("Training interrupted by user.", stacklevel=5)
+        theta[:] = last
+        est.loss_ = objective(last)[0]
+        return
+    est.n_iter_ = _check_optimize_result("lbfgs", res, est.max_iter)
+    est.loss_ = float(res.fun)
+    theta[:] = res.x
+    if not np.isfinite(theta).all():
+        raise ValueError(
+            "Solver produced non-finite parameter weights. The input data may "
+            "contain large values and need to be preprocessed."
+        )

@@ -1,0 +1,85 @@
+"""Input validation, once at the edge, with scikit-learn's machinery.
+
+Host arrays go through ``validate_data``; GPU arrays (for ``device='cuda'``) are
+checked in place by :func:`check_device_X` with the same rules and messages.
+The backends (:mod:`fastnn._backends`) choose which applies.
+"""
+
+import numpy as np
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    _check_y,
+    check_consistent_length,
+    column_or_1d,
+    validate_data,
+)
+
+from . import _device
+
+#: Float dtypes kept as they are; anything else trains in float64.
+FLOAT_DTYPES = (np.float64, np.float32)
+
+
+def check_host(estimator, X, y, reset=True):
+    """Validated host ``X`` and ``y`` to fit: C-contiguous float32 or float64."""
+    X, y = validate_data(estimator, _device.to_host(X), _device.to_host(y),
+                         multi_output=True, dtype=FLOAT_DTYPES, order="C",
+                         reset=reset)
+    return X, _as_1d(y)
+
+
+def check_host_X(estimator, X):
+    """Validated host ``X`` to predict (the fitted number of features)."""
+    return validate_data(estimator, _device.to_host(X), dtype=FLOAT_DTYPES,
+                         reset=False)
+
+
+def _as_1d(y):
+    if y.ndim == 2 and y.shape[1] == 1:
+        return column_or_1d(y, warn=True)
+    return y
+
+
+def check_device_X(estimator, X, y=None, reset=True):
+    """Check a GPU array in place (2-D, float, finite), as ``validate_data`` would.
+
+    Returns the numba device array viewing ``X`` (and the host copy of ``y``,
+    validated, when ``y`` is given).
+    """
+    from .cuda import network as gpu_network
+
+    X = gpu_network.use_device(X)
+    name = type(estimator).__name__
+    if len(X.shape) != 2:
+        raise ValueError(f"Expected 2D array, got {len(X.shape)}D array instead.")
+    if X.dtype not in FLOAT_DTYPES:
+        raise ValueError(
+            f"{name} uses GPU arrays in place and needs them of dtype float32 "
+            f"or float64, got {X.dtype}."
+        )
+    if X.shape[0] < 1:
+        raise ValueError(
+            f"Found array with 0 sample(s) (shape={X.shape}) while a minimum "
+            f"of 1 is required by {name}."
+        )
+    has_nan, has_inf = gpu_network.nonfinite(X)
+    if has_nan:
+        raise ValueError("Input X contains NaN.")
+    if has_inf:
+        raise ValueError(
+            f"Input X contains infinity or a value too large for {X.dtype!r}."
+        )
+    if y is None:
+        validate_data(estimator, X, skip_check_array=True, reset=reset)
+        return X
+    y = _check_y(_device.to_host(y), multi_output=True, estimator=estimator)
+    check_consistent_length(_device.host_like(X), y)
+    validate_data(estimator, X, y, skip_check_array=True, reset=reset)
+    return X, _as_1d(y)
+
+
+def check_sample_weight(sample_weight, X):
+    """``sample_weight`` validated against ``X`` (host or GPU), in ``X``'s dtype."""
+    X = _device.host_like(X)
+    sw = _check_sample_weight(sample_weight, X, dtype=X.dtype)
+    return np.ascontiguousarray(sw, dtype=X.dtype)
