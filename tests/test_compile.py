@@ -1,0 +1,64 @@
+"""Ahead-of-time compilation (``python -m fastnn compile``) and the compile notice.
+
+Each test runs in fresh processes with a Numba cache directory of its own, so
+that what compiles and what loads from the cache is known.
+"""
+
+import os
+import subprocess
+import sys
+
+_FITS = """
+import warnings
+import numpy as np
+from fastnn import ShallowNNClassifier, make_flower
+from fastnn.cpu import network, training
+warnings.simplefilter("ignore")
+X, y = make_flower()
+rng = np.random.RandomState(0)
+X32 = rng.randn(4000, 20).astype(np.float32)
+y32 = rng.randint(0, 3, 4000)
+fits = [
+    (ShallowNNClassifier(4, "tanh", solver="gd", max_iter=5, verbose={v}), X, y),
+    (ShallowNNClassifier(64, solver="adam", max_iter=2, early_stopping=True,
+                         verbose={v}), X32, y32),
+    (ShallowNNClassifier(4, "tanh", solver="lbfgs", max_iter=5), X, y),
+]
+for clf, X_, y_ in fits:
+    clf.fit(X_, y_).predict_proba(X_)
+compiled = sum(sum(k.stats.cache_misses.values()) for k in
+               (training.train_epochs, network.loss_grad, network.block_task))
+print("COMPILED", compiled)
+"""
+
+
+def _python(code, cache):
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(cache)}
+    return subprocess.run([sys.executable, "-c", code], capture_output=True,
+                          text=True, check=True, timeout=900, env=env).stdout
+
+
+def test_compile_command_bakes_every_kernel_a_fit_needs(tmp_path):
+    out = subprocess.run(
+        [sys.executable, "-m", "fastnn", "compile"], capture_output=True, text=True,
+        check=True, timeout=900, env={**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)},
+    ).stdout
+    for group in ("float64 serial", "float32 multithreaded, early stopping"):
+        assert group in out
+    assert "fastnn kernels ready in" in out
+    # Fits of both dtypes, serial and multithreaded, with early stopping and
+    # L-BFGS, in a new process: everything loads from the cache, nothing compiles.
+    fits = _python(_FITS.format(v=False), tmp_path)
+    assert "COMPILED 0" in fits
+
+
+def test_verbose_fit_says_when_it_compiles(tmp_path):
+    code = _FITS.format(v=True).replace("fits = [", "fits = 2 * [", 1)
+    out = _python(code, tmp_path)
+    notices = [line for line in out.splitlines() if line.startswith("Compiling")]
+    # The first gd fit (float64) and the first adam fit (float32) compile; the
+    # same fits again, and the predictions, load what they compiled.
+    assert len(notices) == 2
+    assert "float64" in notices[0]
+    assert "float32" in notices[1]
+    assert "python -m fastnn compile" in notices[0]
