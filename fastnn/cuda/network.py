@@ -1,17 +1,22 @@
 """Forward pass, log-loss and backprop of the one-hidden-layer network (CUDA).
 
-The twin of :mod:`fastnn.cpu.network`: same flat ``theta = [W1, b1, W2, b2]``,
-same math, compiled from the same :mod:`fastnn.ops` functions with
+The twin of :mod:`fastnn.cpu.network`: same flat ``theta`` (its segments from
+:class:`fastnn.ops.layout.Layout`), same bundles (:mod:`fastnn.ops.bundles`), same
+math, compiled from the same :mod:`fastnn.ops` functions with
 ``cuda.jit(device=True)``. Samples are rows here (``A1`` is batch x hidden), so
 neighbouring threads touch neighbouring hidden units and memory accesses
 coalesce.
 
-A batch takes six launches, fused so that each intermediate is written once and
-read only by a later launch: (1) hidden layer with its activation; (2) output
-layer, softmax/logistic, loss and output delta; (3) batch totals (weights, loss,
-L2 norm of the weights *before* any update); (4) hidden delta, which must read
-``W2`` before (5) the gradient of ``W2``/``b2`` fused with their optimizer step
-and (6) the same for ``W1``/``b1`` (:mod:`fastnn.cuda.training`).
+A batch takes seven launches, fused so that each intermediate is written once
+and read only by a later launch: (1) the batch's sample indices (the epoch's
+keyed order, :func:`batch_samples`); (2) hidden layer with its activation;
+(3) output layer, softmax/logistic, loss and output delta; (4) batch totals
+(weights, loss, L2 norm of the weights *before* any update); (5) hidden delta,
+which must read ``W2`` before (6) the gradient of ``W2``/``b2`` fused with their
+optimizer step and (7) the same for ``W1``/``b1`` (:mod:`fastnn.cuda.training`).
+
+Host-side functions take the bundles (``data``, ``net``, ``solver``, ``params``)
+and a :class:`Workspace`; the ``@cuda.jit`` kernels take arrays and scalars.
 
 Sums are deterministic: every float sum is taken by one thread in a fixed order,
 or as fixed per-thread partials added in thread order (no float atomics), so a
@@ -21,6 +26,7 @@ multi-block and grid-stride paths).
 """
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 from numba import cuda
@@ -29,6 +35,7 @@ from .._config import specialise
 from ..ops import activations as act_ops
 from ..ops import losses as loss_ops
 from ..ops import permutation as perm_ops
+from ..ops.layout import unpack
 
 #: Threads per block of the elementwise kernels and of the one-block reductions.
 THREADS_PER_BLOCK = 128
@@ -51,6 +58,9 @@ VAL_CORRECT = 4  # weight of the correctly predicted validation rows
 VAL_WEIGHT = 5  # weight of the validation rows
 N_STATS = 6
 
+#: Per-thread partial sums of the one-block reductions (rows of ``partials``).
+N_PARTIALS = 3
+
 _device = cuda.jit(device=True)
 _identity = _device(act_ops.identity)
 _logistic = _device(specialise(act_ops.logistic, exp=math.exp))
@@ -68,9 +78,50 @@ _mix = _device(perm_ops.mix)
 _permute = _device(specialise(perm_ops.permute, mix=_mix))
 
 
-def n_params(n_features, n_hidden, n_outputs):
-    """Length of the flat parameter vector."""
-    return n_features * n_hidden + n_hidden + n_hidden * n_outputs + n_outputs
+class Workspace(NamedTuple):
+    """Device buffers of one batch, allocated once per fit (:func:`workspace`)."""
+
+    #: The batch's sample indices, int64 (batch,).
+    samples: np.ndarray
+    #: The batch's gathered inputs (batch x n_features), for the first layer's
+    #: weight gradient.
+    inputs: np.ndarray
+    #: Hidden activations A1 (batch x n_hidden).
+    hidden: np.ndarray
+    #: Hidden deltas (batch x n_hidden).
+    hidden_delta: np.ndarray
+    #: Output activations A2, then the output deltas (batch x n_outputs).
+    output: np.ndarray
+    #: Per-row float64 scratch: the weighted loss (training) or the weight of a
+    #: correct prediction (scoring)...
+    row_a: np.ndarray
+    #: ... and the row's sample weight.
+    row_b: np.ndarray
+    #: Per-thread partials of the one-block reductions (N_PARTIALS x threads).
+    partials: np.ndarray
+    #: float64 results read by the host (slots ``BATCH_WEIGHT`` ...).
+    stats: np.ndarray
+
+
+def workspace(layout, batch_size, dtype):
+    """A :class:`Workspace` for batches of at most ``batch_size`` rows."""
+    b = batch_size
+    return Workspace(
+        samples=cuda.device_array(b, dtype=np.int64),
+        inputs=cuda.device_array((b, layout.n_features), dtype=dtype),
+        hidden=cuda.device_array((b, layout.n_hidden), dtype=dtype),
+        hidden_delta=cuda.device_array((b, layout.n_hidden), dtype=dtype),
+        output=cuda.device_array((b, layout.n_outputs), dtype=dtype),
+        row_a=cuda.device_array(b, dtype=np.float64),
+        row_b=cuda.device_array(b, dtype=np.float64),
+        partials=cuda.device_array((N_PARTIALS, THREADS_PER_BLOCK), dtype=np.float64),
+        stats=cuda.to_device(np.zeros(N_STATS)),
+    )
+
+
+def batch_rows(work):
+    """Most rows of a batch that a workspace takes."""
+    return work.samples.shape[0]
 
 
 def launch(kernel, n_items):
@@ -79,44 +130,13 @@ def launch(kernel, n_items):
     return kernel[blocks, THREADS_PER_BLOCK]
 
 
-def reduce_launch(kernel):
-    """``kernel`` configured as one block, for the fixed-order reductions."""
-    return kernel[1, THREADS_PER_BLOCK]
-
-
-def workspace(n_features, n_hidden, n_outputs, batch_size, dtype):
-    """Device buffers for one batch, allocated once per fit.
-
-    ``(Xb, A1, D1, A2, row_a, row_b, partials, stats)``: the batch's gathered
-    inputs, hidden activations and deltas, output activations (then deltas),
-    two per-row scratch vectors, the reduction's per-thread partials and the
-    float64 ``stats`` read by the host (slots ``BATCH_WEIGHT`` ...).
-    """
-    b = batch_size
-    return (
-        cuda.device_array((b, n_features), dtype=dtype),
-        cuda.device_array((b, n_hidden), dtype=dtype),
-        cuda.device_array((b, n_hidden), dtype=dtype),
-        cuda.device_array((b, n_outputs), dtype=dtype),
-        cuda.device_array(b, dtype=np.float64),
-        cuda.device_array(b, dtype=np.float64),
-        cuda.device_array((3, THREADS_PER_BLOCK), dtype=np.float64),
-        cuda.to_device(np.zeros(N_STATS)),
-    )
-
-
-def unpack(theta, n_features, n_hidden, n_outputs):
-    """Device views ``(W1, b1, W2, b2)`` into the flat parameter vector ``theta``."""
-    d, h, o = n_features, n_hidden, n_outputs
-    W1 = theta[: d * h].reshape((d, h))
-    b1 = theta[d * h : d * h + h]
-    W2 = theta[d * h + h : d * h + h + h * o].reshape((h, o))
-    b2 = theta[d * h + h + h * o :]
-    return W1, b1, W2, b2
+def reduce_launch(kernel, work):
+    """``kernel`` configured as one block, one thread per column of the partials."""
+    return kernel[1, work.partials.shape[1]]
 
 
 def no_rows():
-    """An empty index array: as ``rows``, visit rows ``start...`` in order; as
+    """An empty index array: as ``rows``, visit positions ``start...`` in order; as
     ``keys``, do not shuffle."""
     return cuda.device_array(0, dtype=np.int64)
 
@@ -164,22 +184,30 @@ def sample(pos, rows, keys, half):
 
 
 @cuda.jit
-def hidden_forward(X, rows, keys, half, start, m, W1, b1, activation, slope, A1,
-                   Xb):
-    """``A1[r] = g(X[i] W1 + b1)`` for the ``m`` rows from position ``start``.
+def batch_samples(rows, keys, half, start, samples):
+    """``samples[r]``: the sample visited at position ``start + r`` (see
+    :func:`sample`), for every ``r < len(samples)``."""
+    for r in range(cuda.grid(1), samples.shape[0], cuda.gridsize(1)):
+        samples[r] = sample(start + r, rows, keys, half)
 
-    One thread per (row, hidden unit). When ``Xb`` has rows, the batch's inputs
-    are also gathered into it for the weight gradient of the first layer.
+
+@cuda.jit
+def hidden_forward(X, samples, W1, b1, activation, slope, A1, Xb):
+    """``A1[r] = g(X[samples[r]] W1 + b1)`` for every row ``r`` of ``samples``.
+
+    One thread per (row, hidden unit); the product is summed in feature order
+    and the bias added last, as the CPU twin does. When ``Xb`` has rows, the
+    batch's inputs are also gathered into it for the first layer's gradient.
     """
     d, h = W1.shape
-    for t in range(cuda.grid(1), m * h, cuda.gridsize(1)):
+    for t in range(cuda.grid(1), samples.shape[0] * h, cuda.gridsize(1)):
         r = t // h
         j = t - r * h
-        i = sample(start + r, rows, keys, half)
-        z = b1[j]
-        for k in range(d):
+        i = samples[r]
+        z = W1[0, j] * X[i, 0]
+        for k in range(1, d):
             z += W1[k, j] * X[i, k]
-        A1[r, j] = activate(z, activation, slope)
+        A1[r, j] = activate(z + b1[j], activation, slope)
         if j == 0 and Xb.shape[0] > 0:
             for k in range(d):
                 Xb[r, k] = X[i, k]
@@ -190,21 +218,22 @@ def _output_row(A1, W2, b2, r, softmax, A2):
     """Output activations of row ``r``: logistic per output or softmax."""
     h, o = W2.shape
     for c in range(o):
-        z = b2[c]
-        for j in range(h):
+        z = W2[0, c] * A1[r, 0]
+        for j in range(1, h):
             z += W2[j, c] * A1[r, j]
-        A2[r, c] = z
+        A2[r, c] = z + b2[c]
     if softmax:
         zmax = A2[r, 0]
         for c in range(1, o):
             zmax = max(zmax, A2[r, c])
-        total = 0.0
         for c in range(o):
             # The select keeps infinite logits finite: inf - inf would be nan.
             z = A2[r, c]
-            e = 1.0 if z == zmax else math.exp(z - zmax)
-            A2[r, c] = e
-            total += e
+            A2[r, c] = 1.0 if z == zmax else math.exp(z - zmax)
+        # Summed in the array's dtype, in class order, as the CPU twin sums.
+        total = A2[r, 0]
+        for c in range(1, o):
+            total += A2[r, c]
         for c in range(o):
             A2[r, c] /= total
     else:
@@ -229,9 +258,9 @@ def _correct(A2, r, Y, i, softmax):
 
 
 @cuda.jit
-def output_forward(Y, sample_weight, rows, keys, half, start, m, A1, W2, b2,
-                   softmax, eps, mode, A2, row_a, row_b):
-    """Output layer of the ``m`` rows of ``A1``, one thread per row.
+def output_forward(Y, sample_weight, samples, A1, W2, b2, softmax, eps, mode, A2,
+                   row_a, row_b):
+    """Output layer of the rows of ``A1``, one thread per row of ``samples``.
 
     ``mode`` PREDICT leaves the probabilities in ``A2``. TRAIN writes the
     weighted loss to ``row_a``, the weight to ``row_b`` and the output delta
@@ -240,11 +269,11 @@ def output_forward(Y, sample_weight, rows, keys, half, start, m, A1, W2, b2,
     prediction (else 0) to ``row_a`` and the weight to ``row_b``.
     """
     o = A2.shape[1]
-    for r in range(cuda.grid(1), m, cuda.gridsize(1)):
+    for r in range(cuda.grid(1), samples.shape[0], cuda.gridsize(1)):
         _output_row(A1, W2, b2, r, softmax, A2)
         if mode == PREDICT:
             continue
-        i = sample(start + r, rows, keys, half)
+        i = samples[r]
         w = sample_weight[i]
         row_b[r] = w
         if mode == SCORE:
@@ -261,41 +290,48 @@ def output_forward(Y, sample_weight, rows, keys, half, start, m, A1, W2, b2,
 
 
 @_device
-def _strided_sum(a, start, stop, t, nt):
+def _strided_sum(a, stop, t, nt):
     s = 0.0
-    for k in range(start + t, stop, nt):
+    for k in range(t, stop, nt):
         s += a[k]
     return s
 
 
 @_device
-def _strided_squares(a, start, stop, t, nt):
+def _strided_squares(W, t, nt):
+    """Thread ``t``'s share of ``sum(W**2)`` over the 2-D ``W``, row-major."""
+    n_cols = W.shape[1]
     s = 0.0
-    for k in range(start + t, stop, nt):
-        s += a[k] * a[k]
+    for q in range(t, W.shape[0] * n_cols, nt):
+        k = q // n_cols
+        w = W[k, q - k * n_cols]
+        s += w * w
     return s
 
 
-@cuda.jit
-def batch_totals(row_a, row_b, m, theta, w1_stop, w2_start, w2_stop, alpha, mode,
-                 partials, stats):
-    """Sum ``row_a``, ``row_b`` (and the squared weights) into ``stats``; one block.
+@_device
+def _row_partials(row_a, row_b, m, partials):
+    """Thread's strided shares of ``row_a[:m]`` and ``row_b[:m]`` into ``partials``."""
+    t = cuda.threadIdx.x
+    nt = cuda.blockDim.x
+    partials[0, t] = _strided_sum(row_a, m, t, nt)
+    partials[1, t] = _strided_sum(row_b, m, t, nt)
 
-    Each thread sums a fixed strided share into ``partials``, then thread 0 adds
-    the partials in thread order. TRAIN: the batch objective
-    ``sum(w l) / s + alpha ||W||^2 / (2 s)`` with ``s = sum(w)``, at the weights
-    before this batch's update, as MLPClassifier measures it. SCORE: accumulate
-    the validation weights.
+
+@cuda.jit
+def batch_loss(row_a, row_b, m, W1, W2, alpha, partials, stats):
+    """The batch objective into ``stats``; one block.
+
+    ``(sum(w l) + alpha ||W||^2 / 2) / s`` with ``s = sum(w)``, at the weights
+    before this batch's update, as MLPClassifier measures it (and as
+    :func:`fastnn.cpu.network.loss_grad` writes it). Each thread sums a fixed
+    strided share into ``partials``, then thread 0 adds the partials in thread
+    order.
     """
     t = cuda.threadIdx.x
     nt = cuda.blockDim.x
-    partials[0, t] = _strided_sum(row_a, 0, m, t, nt)
-    partials[1, t] = _strided_sum(row_b, 0, m, t, nt)
-    partials[2, t] = 0.0
-    if mode == TRAIN:
-        partials[2, t] = _strided_squares(theta, 0, w1_stop, t, nt) + (
-            _strided_squares(theta, w2_start, w2_stop, t, nt)
-        )
+    _row_partials(row_a, row_b, m, partials)
+    partials[2, t] = _strided_squares(W1, t, nt) + _strided_squares(W2, t, nt)
     cuda.syncthreads()
     if t == 0:
         a = 0.0
@@ -305,14 +341,26 @@ def batch_totals(row_a, row_b, m, theta, w1_stop, w2_start, w2_stop, alpha, mode
             a += partials[0, k]
             b += partials[1, k]
             q += partials[2, k]
-        if mode == TRAIN:
-            loss = a / b + 0.5 * alpha * q / b
-            stats[BATCH_WEIGHT] = b
-            stats[BATCH_LOSS] = loss
-            stats[EPOCH_LOSS] += loss * m
-        else:
-            stats[VAL_CORRECT] += a
-            stats[VAL_WEIGHT] += b
+        loss = (a + 0.5 * alpha * q) / b
+        stats[BATCH_WEIGHT] = b
+        stats[BATCH_LOSS] = loss
+        stats[EPOCH_LOSS] += loss * m
+
+
+@cuda.jit
+def batch_score(row_a, row_b, m, partials, stats):
+    """Add the correct and total validation weights of ``m`` rows to ``stats``."""
+    t = cuda.threadIdx.x
+    _row_partials(row_a, row_b, m, partials)
+    cuda.syncthreads()
+    if t == 0:
+        a = 0.0
+        b = 0.0
+        for k in range(cuda.blockDim.x):
+            a += partials[0, k]
+            b += partials[1, k]
+        stats[VAL_CORRECT] += a
+        stats[VAL_WEIGHT] += b
 
 
 @cuda.jit
@@ -322,8 +370,8 @@ def hidden_delta(A1, D2, W2, m, activation, slope, D1):
     for t in range(cuda.grid(1), m * h, cuda.gridsize(1)):
         r = t // h
         j = t - r * h
-        s = 0.0
-        for c in range(o):
+        s = W2[j, 0] * D2[r, 0]
+        for c in range(1, o):
             s += W2[j, c] * D2[r, c]
         D1[r, j] = s * activation_grad(A1[r, j], activation, slope)
 
@@ -376,68 +424,85 @@ def all_finite_flags(X, flags):
             flags[1] = 1
 
 
-def hidden_layer(X, rows, keys, half, start, m, theta, n_hidden, activation, slope,
-                 work, gather):
-    """Launch the hidden layer for ``m`` rows from ``start``; return ``(W2, b2)``."""
-    d, o = X.shape[1], work[3].shape[1]
-    W1, b1, W2, b2 = unpack(theta, d, n_hidden, o)
-    Xb = work[0] if gather else work[0][:0]
-    launch(hidden_forward, m * n_hidden)(X, rows, keys, half, start, m, W1, b1,
-                                         activation, slope, work[1], Xb)
-    return W2, b2
+def select(rows, keys, half, start, samples):
+    """Launch :func:`batch_samples`: the sample indices of the batch at ``start``."""
+    launch(batch_samples, samples.shape[0])(rows, keys, half, start, samples)
 
 
-def forward_backward(X, Y, sample_weight, rows, keys, half, start, m, theta,
-                     n_hidden, activation, slope, softmax, alpha, eps, work):
-    """Launch (1)-(4) of a batch: activations, deltas and ``stats`` of its objective."""
-    A1, D1, A2, row_a, row_b, partials, stats = work[1:]
-    d, o = X.shape[1], Y.shape[1]
-    W2, b2 = hidden_layer(X, rows, keys, half, start, m, theta, n_hidden,
-                          activation, slope, work, gather=True)
-    launch(output_forward, m)(Y, sample_weight, rows, keys, half, start, m, A1, W2,
-                              b2, softmax, eps, TRAIN, A2, row_a, row_b)
-    w2 = d * n_hidden + n_hidden
-    reduce_launch(batch_totals)(row_a, row_b, m, theta, d * n_hidden, w2,
-                                w2 + n_hidden * o, alpha, TRAIN, partials, stats)
-    launch(hidden_delta, m * n_hidden)(A1, A2, W2, m, activation, slope, D1)
+def hidden_layer(X, samples, net, layers, work, gather):
+    """Launch the hidden layer for the rows of ``samples`` (gathering their inputs
+    into ``work.inputs`` when ``gather``)."""
+    W1, b1 = layers[0], layers[1]
+    Xb = work.inputs if gather else work.inputs[:0]
+    launch(hidden_forward, samples.shape[0] * net.layout.n_hidden)(
+        X, samples, W1, b1, net.activation, net.slope, work.hidden, Xb
+    )
 
 
-def loss_grad(X, Y, sample_weight, rows, theta, grad, n_hidden, activation, slope,
-              softmax, alpha, eps, work):
+def forward_backward(data, samples, net, layers, alpha, work):
+    """Launch (2)-(5) of the batch of ``samples`` (a view of ``work.samples``).
+
+    Leaves the activations and deltas in ``work`` and the batch's objective in
+    ``work.stats``. ``layers`` is :func:`fastnn.ops.layout.unpack` of ``theta``.
+    """
+    m = samples.shape[0]
+    W1, _, W2, b2 = layers
+    hidden_layer(data.X, samples, net, layers, work, gather=True)
+    launch(output_forward, m)(data.Y, data.sample_weight, samples, work.hidden, W2,
+                              b2, net.softmax, net.eps, TRAIN, work.output,
+                              work.row_a, work.row_b)
+    reduce_launch(batch_loss, work)(work.row_a, work.row_b, m, W1, W2, alpha,
+                                    work.partials, work.stats)
+    launch(hidden_delta, m * net.layout.n_hidden)(
+        work.hidden, work.output, W2, m, net.activation, net.slope,
+        work.hidden_delta
+    )
+
+
+def loss_grad(data, rows, net, theta, alpha, work, grad, parallel=None):
     """Mean log-loss plus L2 penalty of the samples ``X[rows]``, and its gradient.
 
-    The twin of :func:`fastnn.cpu.network.loss_grad` on device arrays (``rows``
-    at most the workspace's batch size). The gradient is written into the device
-    array ``grad``; the loss is read back and returned.
+    The twin of :func:`fastnn.cpu.network.loss_grad` on device arrays: ``data``
+    holds device arrays, ``rows`` (at most the workspace's batch size) is a
+    device or host index array. The gradient is written into the device array
+    ``grad``; the loss is read back and returned. ``parallel`` is ignored.
     """
-    Xb, A1, D1, A2, stats = work[0], work[1], work[2], work[3], work[7]
+    rows = use_device(rows)
     m = rows.shape[0]
-    forward_backward(X, Y, sample_weight, rows, no_rows(), 0, 0, m, theta, n_hidden,
-                     activation, slope, softmax, alpha, eps, work)
-    w2 = X.shape[1] * n_hidden + n_hidden
-    launch(layer_grad, w2)(Xb[:m], D1[:m], m, theta, 0, alpha, stats, grad)
-    launch(layer_grad, (n_hidden + 1) * Y.shape[1])(A1[:m], A2[:m], m, theta, w2,
-                                                     alpha, stats, grad)
-    return float(stats.copy_to_host()[BATCH_LOSS])
+    lay = net.layout
+    samples = work.samples[:m]
+    select(rows, no_rows(), 0, 0, samples)
+    forward_backward(data, samples, net, unpack(lay, theta), alpha, work)
+    launch(layer_grad, lay.w2)(work.inputs, work.hidden_delta, m, theta, 0, alpha,
+                               work.stats, grad)
+    launch(layer_grad, lay.size - lay.w2)(work.hidden, work.output, m, theta,
+                                          lay.w2, alpha, work.stats, grad)
+    return float(work.stats.copy_to_host()[BATCH_LOSS])
 
 
-def predict_proba(X, theta, n_hidden, activation, slope, softmax, out):
-    """Output-layer activations of every row of the device array ``X`` into ``out``."""
+def predict_proba(X, net, theta, out, parallel=None):
+    """Output-layer activations of every row of the device array ``X`` into ``out``.
+
+    The twin of :func:`fastnn.cpu.network.predict_proba`: ``theta`` and ``out``
+    (n_samples, n_outputs) are device arrays; ``parallel`` is ignored.
+    """
     n = X.shape[0]
-    o = out.shape[1]
     rows, keys = no_rows(), no_rows()
     chunk = min(n, PREDICT_ROWS)
-    work = workspace(X.shape[1], n_hidden, o, chunk, X.dtype)
+    work = workspace(net.layout, chunk, X.dtype)
+    layers = unpack(net.layout, theta)
+    W2, b2 = layers[2], layers[3]
     # Unused in PREDICT mode; typed as in training so that no variant is compiled.
-    Y = cuda.device_array((0, o), dtype=np.uint8)
+    Y = cuda.device_array((0, net.layout.n_outputs), dtype=np.uint8)
     sw = cuda.device_array(0, dtype=X.dtype)
     for start in range(0, n, chunk):
-        m = min(chunk, n - start)
-        W2, b2 = hidden_layer(X, rows, keys, 0, start, m, theta, n_hidden,
-                              activation, slope, work, gather=False)
-        launch(output_forward, m)(Y, sw, rows, keys, 0, start, m, work[1], W2, b2,
-                                  softmax, 0.0, PREDICT, out[start:], work[4],
-                                  work[5])
+        samples = work.samples[: min(chunk, n - start)]
+        select(rows, keys, 0, start, samples)
+        hidden_layer(X, samples, net, layers, work, gather=False)
+        launch(output_forward, samples.shape[0])(
+            Y, sw, samples, work.hidden, W2, b2, net.softmax, net.eps, PREDICT,
+            out[start:], work.row_a, work.row_b
+        )
 
 
 def use_device(X):

@@ -1,40 +1,35 @@
 """The epoch loop on the GPU: many epochs per call, stopping rules included.
 
-The twin of :mod:`fastnn.cpu.training`. Data, weights, optimizer slots and the
-weight backups stay on the device for the whole call; per batch the host only
-launches kernels (:mod:`fastnn.cuda.network`), and per epoch it reads back one
-small ``stats`` vector (loss, non-finite flag, validation score) for the
-stopping rules, which are scalar bookkeeping and run on the host with the CPU
-backend's very :func:`~fastnn.cpu.training.end_of_epoch`.
+The twin of :mod:`fastnn.cpu.training`, with the same bundles and contracts.
+Data, weights, optimizer slots and the weight backups stay on the device for the
+whole call; per batch the host only launches kernels (:mod:`fastnn.cuda.network`),
+and per epoch it reads back one small ``stats`` vector (loss, non-finite flag,
+validation score). The learning rates and the stopping rules are scalar
+bookkeeping: :func:`fastnn.ops.schedules.step_size` and
+:func:`~fastnn.ops.schedules.end_of_epoch` run as plain Python on the host
+between launches, on the same ``state`` slots as the CPU backend's.
 
 Shuffled epochs visit the samples in the order of a keyed Feistel bijection
-(:mod:`fastnn.ops.permutation`) computed inside the kernels that gather batch
-rows, so there is neither an order array nor a host shuffle. The order differs
-from NumPy's shuffle: shuffled CUDA fits are statistically equivalent to CPU
-fits, not identical; unshuffled and ``'gd'`` fits agree.
+(:mod:`fastnn.ops.permutation`) computed on the device for each batch, so there
+is neither an order array nor a host shuffle. The order differs from NumPy's
+shuffle: shuffled CUDA fits are statistically equivalent to CPU fits, not
+identical; unshuffled and ``'gd'`` fits agree.
 """
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 from numba import cuda
 
-from ..cpu.training import (
-    BEST_LOSS,
-    CONVERGED,
-    DIVERGED,
-    LR,
-    N_STATE,
-    NO_IMPROVEMENT,
-    RUNNING,
-    STEP,
-    T,
-    end_of_epoch,
-)
 from ..ops import optimizers as opt_ops
 from ..ops import permutation as perm_ops
+from ..ops import schedules
+from ..ops.layout import unpack
+from ..ops.schedules import CONVERGED, DIVERGED, LR_TOO_SMALL, RUNNING
 from . import network
 from .network import (
+    BATCH_WEIGHT,
     EPOCH_LOSS,
     NON_FINITE,
     SCORE,
@@ -45,65 +40,82 @@ from .network import (
     reduce_launch,
 )
 
-__all__ = [
-    "BEST_LOSS",
-    "CONVERGED",
-    "DIVERGED",
-    "LR",
-    "NO_IMPROVEMENT",
-    "N_STATE",
-    "RUNNING",
-    "STEP",
-    "T",
-    "accuracy",
-    "end_of_epoch",
-    "optimizer_step",
-    "train_epochs",
-]
-
 _device = network._device
 _sgd_step = _device(opt_ops.sgd_step)
 _adam_step = _device(opt_ops.adam_step)
 
+# Slots of the float64 device vector of the optimizer's constants
+# (:func:`coefficients`), read by the update kernels.
+MOMENTUM = 0
+NESTEROV = 1
+BETA_1 = 2
+BETA_2 = 3
+EPSILON = 4
+N_COEFFICIENTS = 5
+
+
+class Visits(NamedTuple):
+    """Which training samples the epochs visit, and in which order."""
+
+    #: Device array of the training rows (indices into ``data``).
+    rows: np.ndarray
+    #: Device int64 array (n_epochs, 4): epoch ``e`` visits ``rows`` in the order
+    #: of the Feistel bijection keyed by ``keys[e % n_epochs]``; (0, 4): in order.
+    keys: np.ndarray
+
+
+def coefficients(solver):
+    """The solver's update constants as a float64 device vector (slots above).
+
+    Kernels take arrays and scalars, not the :class:`~fastnn.ops.bundles.Solver`
+    bundle; this vector keeps the update kernels' argument lists short.
+    """
+    host = np.zeros(N_COEFFICIENTS)
+    host[MOMENTUM] = solver.momentum
+    host[NESTEROV] = float(solver.nesterov)
+    host[BETA_1] = solver.beta_1
+    host[BETA_2] = solver.beta_2
+    host[EPSILON] = solver.epsilon
+    return cuda.to_device(host)
+
 
 @_device
-def _step(param, grad, slot1, slot2, solver, lr, momentum, nesterov, beta_1,
-          beta_2, epsilon):
+def _step(param, grad, slot1, slot2, kind, lr, coefs):
     """``(param, slot1, slot2)`` after a gd / sgd / adam step (Adam: ``lr`` is lr_t)."""
-    if solver == opt_ops.ADAM:
-        return _adam_step(param, grad, slot1, slot2, lr, beta_1, beta_2, epsilon)
-    if solver == opt_ops.SGD:
-        param, slot1 = _sgd_step(param, grad, slot1, lr, momentum, nesterov)
+    if kind == opt_ops.ADAM:
+        return _adam_step(param, grad, slot1, slot2, lr, coefs[BETA_1],
+                          coefs[BETA_2], coefs[EPSILON])
+    if kind == opt_ops.SGD:
+        param, slot1 = _sgd_step(param, grad, slot1, lr, coefs[MOMENTUM],
+                                 coefs[NESTEROV] != 0.0)
         return param, slot1, slot2
-    # gd is MLP's sgd with momentum 0: ``theta + (0 * v - lr * g)``.
+    # gd is MLP's sgd with momentum 0: ``theta + (0 * v - lr * g)``, as the CPU
+    # twin writes it.
     return param + -(lr * grad), slot1, slot2
 
 
 @cuda.jit
-def _optimizer_step(theta, grad, slot1, slot2, solver, lr, momentum, nesterov,
-                    beta_1, beta_2, epsilon):
+def _optimizer_step(theta, grad, slot1, slot2, kind, lr, coefs):
     for p in range(cuda.grid(1), theta.shape[0], cuda.gridsize(1)):
         theta[p], slot1[p], slot2[p] = _step(theta[p], grad[p], slot1[p], slot2[p],
-                                             solver, lr, momentum, nesterov, beta_1,
-                                             beta_2, epsilon)
+                                             kind, lr, coefs)
 
 
 @cuda.jit
-def update_layer(A_in, D, m, theta, slot1, slot2, offset, alpha, stats, solver, lr,
-                 momentum, nesterov, beta_1, beta_2, epsilon):
+def update_layer(A_in, D, m, theta, slot1, slot2, offset, alpha, stats, kind, lr,
+                 coefs):
     """Gradient of one layer's parameters fused with their optimizer step.
 
     Fused so that the gradient never goes through global memory; one thread per
     parameter (see :func:`fastnn.cuda.network.param_grad`).
     """
     n = (A_in.shape[1] + 1) * D.shape[1]
-    sw_sum = stats[network.BATCH_WEIGHT]
+    sw_sum = stats[BATCH_WEIGHT]
     for t in range(cuda.grid(1), n, cuda.gridsize(1)):
         p = offset + t
         g = network.param_grad(t, A_in, D, m, theta, offset, alpha, sw_sum)
-        theta[p], slot1[p], slot2[p] = _step(theta[p], g, slot1[p], slot2[p],
-                                             solver, lr, momentum, nesterov, beta_1,
-                                             beta_2, epsilon)
+        theta[p], slot1[p], slot2[p] = _step(theta[p], g, slot1[p], slot2[p], kind,
+                                             lr, coefs)
         if not math.isfinite(theta[p]):
             stats[NON_FINITE] = 1.0
 
@@ -116,7 +128,11 @@ def copy(src, dst):
 
 
 @cuda.jit
-def _reset_epoch(stats):
+def start_epoch(theta, backups, stats):
+    """``backups = [backups[1], theta]`` and the epoch's ``stats`` cleared."""
+    for p in range(cuda.grid(1), theta.shape[0], cuda.gridsize(1)):
+        backups[0, p] = backups[1, p]
+        backups[1, p] = theta[p]
     if cuda.grid(1) == 0:
         stats[EPOCH_LOSS] = 0.0
         stats[NON_FINITE] = 0.0
@@ -124,129 +140,147 @@ def _reset_epoch(stats):
         stats[VAL_WEIGHT] = 0.0
 
 
-def step_size(state, solver, lr_init, beta_1, beta_2):
-    """Count one optimizer step in ``state``; return its learning rate.
+@cuda.jit
+def _clear_scores(stats):
+    if cuda.grid(1) == 0:
+        stats[VAL_CORRECT] = 0.0
+        stats[VAL_WEIGHT] = 0.0
 
-    Adam's bias-corrected ``lr_t`` is computed here on the host, once per step.
+
+def optimizer_step(params, grad, solver):
+    """Count a step in ``params.state`` and apply its update to ``params.theta``.
+
+    The twin of :func:`fastnn.cpu.training.optimizer_step`: ``params`` holds
+    device arrays (``theta``, ``slot1``, ``slot2``) and the host ``state``;
+    ``grad`` is a device array.
     """
-    state[STEP] += 1.0
-    if solver == opt_ops.ADAM:
-        return opt_ops.adam_learning_rate(lr_init, beta_1, beta_2, state[STEP])
-    return state[LR]
+    lr = schedules.step_size(params.state, solver)
+    launch(_optimizer_step, params.theta.shape[0])(
+        params.theta, grad, params.slot1, params.slot2, solver.kind, lr,
+        coefficients(solver)
+    )
 
 
-def optimizer_step(theta, grad, slot1, slot2, state, solver, lr_init, momentum,
-                   nesterov, beta_1, beta_2, epsilon):
-    """Apply one gd / sgd / adam update to the device array ``theta`` in place."""
-    lr = step_size(state, solver, lr_init, beta_1, beta_2)
-    launch(_optimizer_step, theta.shape[0])(theta, grad, slot1, slot2, solver, lr,
-                                            momentum, nesterov, beta_1, beta_2,
-                                            epsilon)
+def _descend(net, params, solver, lr, coefs, work, m):
+    """Gradient of the batch in ``work`` fused with the optimizer step: (6), (7).
+
+    The output layer first: ``hidden_delta`` has read ``W2`` already.
+    """
+    lay = net.layout
+    theta, slot1, slot2 = params.theta, params.slot1, params.slot2
+    alpha, kind = solver.alpha, solver.kind
+    launch(update_layer, lay.size - lay.w2)(
+        work.hidden, work.output, m, theta, slot1, slot2, lay.w2, alpha, work.stats,
+        kind, lr, coefs
+    )
+    launch(update_layer, lay.w2)(
+        work.inputs, work.hidden_delta, m, theta, slot1, slot2, 0, alpha,
+        work.stats, kind, lr, coefs
+    )
 
 
-def _score_rows(X, Y, sample_weight, rows, theta, n_hidden, activation, slope,
-                softmax, work):
-    """Add the validation weights of ``X[rows]`` to ``stats`` (launches only)."""
-    A1, A2, row_a, row_b, partials, stats = (work[1], work[3], work[4], work[5],
-                                             work[6], work[7])
+def _score_launches(data, rows, net, layers, work):
+    """Add the validation weights of ``X[rows]`` to ``work.stats`` (launches only)."""
+    W2, b2 = layers[2], layers[3]
     keys = no_rows()
-    chunk = A1.shape[0]
+    chunk = network.batch_rows(work)
     for start in range(0, rows.shape[0], chunk):
         m = min(chunk, rows.shape[0] - start)
-        W2, b2 = network.hidden_layer(X, rows, keys, 0, start, m, theta, n_hidden,
-                                      activation, slope, work, gather=False)
-        launch(network.output_forward, m)(Y, sample_weight, rows, keys, 0, start, m,
-                                          A1, W2, b2, softmax, 0.0, SCORE, A2,
-                                          row_a, row_b)
-        reduce_launch(network.batch_totals)(row_a, row_b, m, theta, 0, 0, 0, 0.0,
-                                            SCORE, partials, stats)
+        samples = work.samples[:m]
+        network.select(rows, keys, 0, start, samples)
+        network.hidden_layer(data.X, samples, net, layers, work, gather=False)
+        launch(network.output_forward, m)(
+            data.Y, data.sample_weight, samples, work.hidden, W2, b2, net.softmax,
+            net.eps, SCORE, work.output, work.row_a, work.row_b
+        )
+        reduce_launch(network.batch_score, work)(work.row_a, work.row_b, m,
+                                                 work.partials, work.stats)
 
 
-def accuracy(X, Y, sample_weight, rows, theta, n_hidden, activation, slope,
-             softmax, work):
-    """Weighted accuracy of the network on ``X[rows]``, as ``accuracy_score``.
+def _score(stats, val):
+    """The validation accuracy from the host copy of ``stats``."""
+    if val.trivial:
+        return 1.0
+    return stats[VAL_CORRECT] / stats[VAL_WEIGHT]
 
-    The twin of :func:`fastnn.cpu.training.accuracy` on device arrays; ``work``
-    comes from :func:`fastnn.cuda.network.workspace`.
+
+def accuracy(data, val, net, theta, work, parallel=None):
+    """Weighted accuracy of the network on ``X[val.rows]``, as ``accuracy_score``.
+
+    The twin of :func:`fastnn.cpu.training.accuracy` on device arrays (``val``
+    is a :class:`~fastnn.ops.bundles.Validation` of device rows, its ``out``
+    unused): a sample counts as correct when its predicted label equals its
+    label, the argmax for softmax, every output thresholded at 0.5 for logistic
+    outputs. ``val.trivial``: 1.0 (one class). ``parallel`` is ignored.
     """
-    stats = work[7]
-    launch(_reset_epoch, 1)(stats)
-    _score_rows(X, Y, sample_weight, rows, theta, n_hidden, activation, slope,
-                softmax, work)
-    host = stats.copy_to_host()
-    return host[VAL_CORRECT] / host[VAL_WEIGHT]
+    if val.trivial:
+        return 1.0
+    launch(_clear_scores, 1)(work.stats)
+    _score_launches(data, val.rows, net, unpack(net.layout, theta), work)
+    return _score(work.stats.copy_to_host(), val)
 
 
-def _train_batch(X, Y, sample_weight, rows, keys, half, start, m, theta, slot1,
-                 slot2, n_hidden, activation, slope, softmax, alpha, eps, solver,
-                 lr, optimizer, work):
-    """The six launches of one batch (see :mod:`fastnn.cuda.network`)."""
-    Xb, A1, D1, A2, stats = work[0], work[1], work[2], work[3], work[7]
-    network.forward_backward(X, Y, sample_weight, rows, keys, half, start, m, theta,
-                             n_hidden, activation, slope, softmax, alpha, eps, work)
-    w2 = X.shape[1] * n_hidden + n_hidden
-    launch(update_layer, (n_hidden + 1) * Y.shape[1])(
-        A1[:m], A2[:m], m, theta, slot1, slot2, w2, alpha, stats, solver, lr,
-        *optimizer
-    )
-    launch(update_layer, w2)(Xb[:m], D1[:m], m, theta, slot1, slot2, 0, alpha,
-                             stats, solver, lr, *optimizer)
+def train_epochs(data, visits, net, solver, params, work, val, curves):
+    """Run up to ``len(curves.loss)`` epochs; return ``(n_epochs_run, status)``.
 
+    The twin of :func:`fastnn.cpu.training.train_epochs`: ``data`` and the arrays
+    of ``params`` are device arrays, but ``params.state``, which stays on the
+    host; ``visits`` (:class:`Visits`) says which rows each epoch visits, in
+    which order, in batches of ``solver.batch_size`` consecutive positions.
+    ``curves`` (host) receives each epoch's mean batch loss, validation score and
+    the learning rate the adaptive schedule set (else 0).
 
-def train_epochs(X, Y, sample_weight, rows, keys, theta, backups, slot1, slot2,
-                 state, loss_curve, n_hidden, activation, slope, softmax, alpha, eps,
-                 solver, batch_size, schedule, lr_init, power_t, momentum, nesterov,
-                 beta_1, beta_2, epsilon, tol, n_iter_no_change, work, val_rows,
-                 best, val_scores):
-    """Run up to ``loss_curve.shape[0]`` epochs; return ``(n_epochs_run, status)``.
-
-    The twin of :func:`fastnn.cpu.training.train_epochs`. ``X``, ``Y``,
-    ``sample_weight``, ``rows`` (the training samples), ``theta``, ``backups``
-    (2, n_params), ``slot1``, ``slot2``, ``val_rows`` and ``best`` are device
-    arrays; ``state``, ``loss_curve`` and ``val_scores`` are host arrays.
-    ``keys`` is a device array of shape (n_epochs, 4) holding each epoch's
-    Feistel keys, or of shape (0, 4) to visit ``rows`` in order every epoch.
-    The rules (batches, stopping, early stopping, divergence restoring the
-    weights that started the previous epoch) are those of the CPU twin.
+    Early stopping is on when ``val`` is not None (a
+    :class:`~fastnn.ops.bundles.Validation` of device rows): the accuracy on
+    those rows drives the ``tol`` / ``n_iter_no_change`` rule, and
+    ``params.best`` receives the weights whenever the score beats the best so
+    far. Diverging in epoch ``e`` restores the weights that started epoch
+    ``e - 1`` (``params.backups[0]``), as on the CPU. Statuses are those of
+    :mod:`fastnn.ops.schedules`.
     """
-    n = rows.shape[0]
+    theta, backups, state = params.theta, params.backups, params.state
+    stats = work.stats
+    n = visits.rows.shape[0]
+    n_keys = visits.keys.shape[0]
     half = perm_ops.half_bits(n)
-    stats = work[7]
-    early_stopping = val_rows.shape[0] > 0
-    optimizer = (momentum, nesterov, beta_1, beta_2, epsilon)
-    n_params = theta.shape[0]
-    for epoch in range(loss_curve.shape[0]):
-        launch(copy, n_params)(backups[1], backups[0])
-        launch(copy, n_params)(theta, backups[1])
-        launch(_reset_epoch, 1)(stats)
-        epoch_keys = keys[epoch] if keys.shape[0] else no_rows()
-        for start in range(0, n, batch_size):
-            lr = step_size(state, solver, lr_init, beta_1, beta_2)
-            _train_batch(X, Y, sample_weight, rows, epoch_keys, half, start,
-                         min(batch_size, n - start), theta, slot1, slot2, n_hidden,
-                         activation, slope, softmax, alpha, eps, solver, lr,
-                         optimizer, work)
-        if early_stopping:
-            _score_rows(X, Y, sample_weight, val_rows, theta, n_hidden, activation,
-                        slope, softmax, work)
+    coefs = coefficients(solver)
+    layers = unpack(net.layout, theta)
+    unshuffled = no_rows()
+    size = theta.shape[0]
+    for epoch in range(curves.loss.shape[0]):
+        launch(start_epoch, size)(theta, backups, stats)
+        keys = visits.keys[epoch % n_keys] if n_keys else unshuffled
+        for start in range(0, n, solver.batch_size):
+            m = min(solver.batch_size, n - start)
+            samples = work.samples[:m]
+            network.select(visits.rows, keys, half, start, samples)
+            network.forward_backward(data, samples, net, layers, solver.alpha, work)
+            lr = schedules.step_size(state, solver)
+            _descend(net, params, solver, lr, coefs, work, m)
+        if val is not None and not val.trivial:
+            _score_launches(data, val.rows, net, layers, work)
         host = stats.copy_to_host()
         loss = host[EPOCH_LOSS] / n
         if not math.isfinite(loss) or host[NON_FINITE]:
-            launch(copy, n_params)(backups[0], theta)
+            launch(copy, size)(backups[0], theta)
             return epoch, DIVERGED
-        loss_curve[epoch] = loss
-        state[T] += n
+        curves.loss[epoch] = loss
+        state[schedules.T] += n
         metric = loss
-        if early_stopping:
-            score = host[VAL_CORRECT] / host[VAL_WEIGHT]
-            val_scores[epoch] = score
+        if val is not None:
+            score = _score(host, val)
+            curves.score[epoch] = score
             metric = -score
-            if metric < state[BEST_LOSS]:
-                launch(copy, n_params)(theta, best)
-        if end_of_epoch(metric, state, solver, schedule, lr_init, power_t, tol,
-                        n_iter_no_change):
+            if metric < state[schedules.BEST]:
+                launch(copy, size)(theta, params.best)
+        decision = schedules.end_of_epoch(metric, state, solver)
+        curves.new_lr[epoch] = (state[schedules.LR]
+                                if decision == schedules.LR_DECREASED else 0.0)
+        if decision == schedules.STOP:
             return epoch + 1, CONVERGED
-    return loss_curve.shape[0], RUNNING
+        if decision == schedules.STOP_LR_TOO_SMALL:
+            return epoch + 1, LR_TOO_SMALL
+    return curves.loss.shape[0], RUNNING
 
 
 def feistel_keys(random_state, n_epochs):

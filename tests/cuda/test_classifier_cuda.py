@@ -16,8 +16,7 @@ from numba import cuda
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.exceptions import ConvergenceWarning
 
-from fastnn import ShallowNNClassifier, _device, make_flower
-from fastnn import _classifier as classifier_module
+from fastnn import ShallowNNClassifier, _backends, _device, make_flower
 from fastnn.cuda import network
 from fastnn.cuda import training as gpu_training
 
@@ -336,7 +335,7 @@ def test_large_inputs_predict_on_the_gpu(monkeypatch):
     real = network.predict_proba
     monkeypatch.setattr(network, "predict_proba",
                         lambda *a: launched.append(1) or real(*a))
-    monkeypatch.setattr(classifier_module, "_GPU_PREDICT_MIN_ROWS", 10)
+    monkeypatch.setattr(_backends, "GPU_PREDICT_MIN_ROWS", 10)
     assert_allclose(gpu.predict_proba(X), expected, rtol=1e-12)
     assert launched
 

@@ -13,7 +13,10 @@ from fastnn.cpu import network as cpu_network
 from fastnn.cuda import network
 from fastnn.ops import permutation
 from fastnn.ops.activations import CODES
+from fastnn.ops.bundles import Data
+from fastnn.ops.layout import Layout, unpack
 from tests import naive
+from tests.common import make_network
 
 ACTIVATIONS = naive.ACTIVATIONS
 KINDS = ("binary", "multiclass", "multilabel")
@@ -30,7 +33,6 @@ TOL = {
 # CUDA against CPU kernels: the same operations in the same order, up to where
 # each compiler fuses multiply-adds.
 TWIN_TOL = {"rtol": 1e-12, "atol": 1e-15}
-EPS64 = float(np.finfo(np.float64).eps)
 
 
 def _n_outputs(kind):
@@ -41,6 +43,11 @@ def _problem(kind, n_samples, dtype, seed=0, weighted=False):
     return naive.random_problem(kind, n_samples, (D, H), seed, weighted, dtype)
 
 
+def _net(kind, act, dtype):
+    return make_network(D, H, _n_outputs(kind), act, SLOPE, kind == "multiclass",
+                        dtype)
+
+
 @cuda.jit
 def _apply(Z, activation, slope, grad, out):
     for t in range(cuda.grid(1), Z.shape[0], cuda.gridsize(1)):
@@ -48,12 +55,6 @@ def _apply(Z, activation, slope, grad, out):
             out[t] = network.activation_grad(Z[t], activation, slope)
         else:
             out[t] = network.activate(Z[t], activation, slope)
-
-
-@cuda.jit
-def _visit(rows, keys, half, out):
-    for t in range(cuda.grid(1), out.shape[0], cuda.gridsize(1)):
-        out[t] = network.sample(t, rows, keys, half)
 
 
 def _device_apply(Z, act, grad):
@@ -85,13 +86,16 @@ def test_sample_visits_rows_in_the_keyed_order():
     rows = np.arange(100, 100 + n)
     keys = np.array([3, 1, 4, 1_000_000_007], dtype=np.int64)
     half = permutation.half_bits(n)
-    out = cuda.device_array(n, dtype=np.int64)
-    network.launch(_visit, n)(cuda.to_device(rows), cuda.to_device(keys), half, out)
     expected = [rows[permutation.permute(i, n, half, *keys.tolist())]
                 for i in range(n)]
-    assert_array_equal(out.copy_to_host(), expected)
-    network.launch(_visit, n)(cuda.to_device(rows), network.no_rows(), 0, out)
-    assert_array_equal(out.copy_to_host(), rows)
+    # A batch of positions 5 ... 5 + 14, as an epoch's second batch.
+    out = cuda.device_array(14, dtype=np.int64)
+    network.select(cuda.to_device(rows), cuda.to_device(keys), half, 5, out)
+    assert_array_equal(out.copy_to_host(), expected[5:19])
+    network.select(cuda.to_device(rows), network.no_rows(), 0, 5, out)
+    assert_array_equal(out.copy_to_host(), rows[5:19])
+    network.select(network.no_rows(), network.no_rows(), 0, 5, out)
+    assert_array_equal(out.copy_to_host(), np.arange(5, 19))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -104,12 +108,27 @@ def test_activation_and_derivative(act, dtype):
                     naive.activation_derivative(act, Z, SLOPE), **TOL[dtype])
 
 
-def test_unpack_views_row_major_layout():
+def test_unpack_views_device_arrays_in_row_major_layout():
     d, h, o = 2, 3, 4
-    theta = cuda.to_device(np.arange(network.n_params(d, h, o), dtype=np.float64))
-    for part, ref in zip(network.unpack(theta, d, h, o),
+    layout = Layout.of(d, h, o)
+    theta = cuda.to_device(np.arange(layout.size, dtype=np.float64))
+    for part, ref in zip(unpack(layout, theta),
                          naive.unpack(theta.copy_to_host(), d, h, o), strict=True):
         assert_array_equal(part.copy_to_host(), ref)
+
+
+def test_workspace_shapes():
+    layout = Layout.of(D, H, 3)
+    work = network.workspace(layout, 7, np.float32)
+    assert isinstance(work, network.Workspace)
+    assert work.samples.shape == (7,) and work.samples.dtype == np.int64
+    assert work.inputs.shape == (7, D) and work.inputs.dtype == np.float32
+    assert work.hidden.shape == work.hidden_delta.shape == (7, H)
+    assert work.output.shape == (7, 3)
+    assert work.row_a.shape == work.row_b.shape == (7,)
+    assert work.row_a.dtype == np.float64
+    assert work.stats.shape == (network.N_STATS,)
+    assert network.batch_rows(work) == 7
 
 
 def _device(*arrays):
@@ -123,24 +142,23 @@ def _device(*arrays):
 def test_loss_grad(kind, act, dtype, weighted):
     X, Y, sw, theta = _problem(kind, 30, dtype, weighted=weighted)
     rows = np.array([4, 0, 29, 7, 7, 12, 3, 21, 9])
-    alpha, eps = 0.3, float(np.finfo(dtype).eps)
-    o = Y.shape[1]
+    alpha = 0.3
+    net = _net(kind, act, dtype)
     dX, dY, dsw, drows, dtheta = _device(X, Y, sw, rows, theta)
     grad = cuda.device_array_like(dtheta)
-    work = network.workspace(D, H, o, rows.size, dtype)
-    softmax = kind == "multiclass"
-    loss = network.loss_grad(dX, dY, dsw, drows, dtheta, grad, H, CODES[act], SLOPE,
-                             softmax, alpha, eps, work)
+    # A workspace larger than the batch, as a fit's last, short batch sees it.
+    work = network.workspace(net.layout, rows.size + 3, dtype)
+    loss = network.loss_grad(Data(dX, dY, dsw), drows, net, dtheta, alpha, work,
+                             grad)
     ref_loss, ref_grad = naive.loss_and_grad(X[rows], Y[rows], sw[rows], theta, H,
-                                             act, SLOPE, softmax, alpha, eps)
+                                             act, SLOPE, net.softmax, alpha, net.eps)
     assert_allclose(loss, ref_loss, **TOL[dtype])
     assert_allclose(grad.copy_to_host(), ref_grad, **TOL[dtype])
     if dtype == np.float64:
         cpu_grad = np.empty_like(theta)
-        cpu_work = cpu_network.workspace(D, H, o, rows.size, dtype)
-        cpu_loss = cpu_network.loss_grad(X, Y, sw, rows, theta, cpu_grad, H,
-                                         CODES[act], SLOPE, softmax, alpha, eps,
-                                         False, cpu_work)
+        cpu_work = cpu_network.workspace(net.layout, rows.size, dtype)
+        cpu_loss = cpu_network.loss_grad(Data(X, Y, sw), rows, net, theta, alpha,
+                                         cpu_work, cpu_grad, None)
         assert_allclose(loss, cpu_loss, **TWIN_TOL)
         assert_allclose(grad.copy_to_host(), cpu_grad, **TWIN_TOL)
 
@@ -151,11 +169,12 @@ def test_loss_grad_saturated_outputs_stay_finite(softmax):
     X, Y, sw, theta = _problem(kind, 8, np.float64)
     theta *= 500.0
     rows = np.arange(8)
-    dX, dY, dsw, drows, dtheta = _device(X, Y, sw, rows, theta)
+    net = _net(kind, "tanh", np.float64)
+    dX, dY, dsw, dtheta = _device(X, Y, sw, theta)
     grad = cuda.device_array_like(dtheta)
-    work = network.workspace(D, H, Y.shape[1], 8, np.float64)
-    loss = network.loss_grad(dX, dY, dsw, drows, dtheta, grad, H, CODES["tanh"],
-                             SLOPE, softmax, 0.0, EPS64, work)
+    work = network.workspace(net.layout, 8, np.float64)
+    # Host rows are accepted too.
+    loss = network.loss_grad(Data(dX, dY, dsw), rows, net, dtheta, 0.0, work, grad)
     ref_loss, ref_grad = naive.loss_and_grad(X, Y, sw, theta, H, "tanh", SLOPE,
                                              softmax, 0.0)
     assert np.isfinite(loss)
@@ -170,13 +189,17 @@ def test_predict_proba(kind, act, dtype, monkeypatch):
     # Several chunks of rows, the last one short.
     monkeypatch.setattr(network, "PREDICT_ROWS", 8)
     X, _, _, theta = _problem(kind, 21, dtype)
-    o = _n_outputs(kind)
-    softmax = kind == "multiclass"
+    net = _net(kind, act, dtype)
+    o = net.layout.n_outputs
     out = cuda.device_array((21, o), dtype=dtype)
     dX, dtheta = _device(X, theta)
-    network.predict_proba(dX, dtheta, H, CODES[act], SLOPE, softmax, out)
-    ref = naive.forward(X, theta, H, o, act, SLOPE, softmax)[3]
+    network.predict_proba(dX, net, dtheta, out)
+    ref = naive.forward(X, theta, H, o, act, SLOPE, net.softmax)[3]
     assert_allclose(out.copy_to_host(), ref, **TOL[dtype])
+    cpu_out = np.empty((21, o), dtype=dtype)
+    cpu_network.predict_proba(X, net, theta, cpu_out, None)
+    twin = TWIN_TOL if dtype == np.float64 else TOL[dtype]
+    assert_allclose(out.copy_to_host(), cpu_out, **twin)
 
 
 @pytest.mark.parametrize(

@@ -10,12 +10,10 @@ from numpy.testing import assert_allclose, assert_array_equal
 from fastnn.cpu import network as cpu_network
 from fastnn.cpu import training as cpu_training
 from fastnn.cuda import network, training
-from fastnn.ops import optimizers as opt_ops
-from fastnn.ops import permutation
-from fastnn.ops.activations import CODES
+from fastnn.ops import permutation, schedules
+from fastnn.ops.bundles import Curves, Data, Params, Validation
 from tests import naive
-from tests.common import UPDATE_RULES
-from tests.common import new_state as _new_state
+from tests.common import UPDATE_RULES, make_network, make_params, make_solver
 
 N_FEATURES = 3
 N_HIDDEN = 4
@@ -35,20 +33,35 @@ def _problem(kind, n_samples, seed=0, weighted=False):
                                 weighted)
 
 
+def _net(kind, act="tanh", n_features=N_FEATURES):
+    return make_network(n_features, N_HIDDEN, 1 if kind == "binary" else 3, act,
+                        SLOPE, kind == "multiclass", np.float64)
+
+
+def _to_device(params):
+    """``params`` with its arrays on the device (``state`` stays on the host)."""
+    return Params(*(cuda.to_device(a) for a in params[:-1]), params.state)
+
+
+def _to_host(params):
+    return Params(*(a.copy_to_host() for a in params[:-1]), params.state)
+
+
 @pytest.mark.parametrize(("solver", "nesterov"), UPDATE_RULES)
 def test_optimizer_step(solver, nesterov):
     rng = np.random.default_rng(0)
     theta = rng.normal(size=11)
-    d_theta = cuda.to_device(theta)
-    slot1, slot2 = cuda.to_device(np.zeros(11)), cuda.to_device(np.zeros(11))
     lr, momentum = 0.3, 0.8
-    state = _new_state(lr)
+    bundle = make_solver(solver, 1, lr_init=lr, momentum=momentum,
+                         nesterov=nesterov, beta_1=BETA_1, beta_2=BETA_2,
+                         epsilon=EPSILON)
+    params = _to_device(make_params(theta, lr))
+    state = params.state
     ref, velocity, m, v = theta.copy(), np.zeros(11), np.zeros(11), np.zeros(11)
     for step in range(1, 4):
         grad = rng.normal(size=11)
-        training.optimizer_step(d_theta, cuda.to_device(grad), slot1, slot2, state,
-                                opt_ops.CODES[solver], lr, momentum, nesterov,
-                                BETA_1, BETA_2, EPSILON)
+        training.optimizer_step(params, cuda.to_device(grad), bundle)
+        d_theta = params.theta
         if solver == "gd":
             ref = naive.gd_update(ref, grad, lr)
         elif solver == "sgd":
@@ -58,51 +71,100 @@ def test_optimizer_step(solver, nesterov):
             ref, m, v = naive.adam_update(ref, grad, m, v, step, lr, BETA_1, BETA_2,
                                           EPSILON)
         assert_allclose(d_theta.copy_to_host(), ref, rtol=STEP_RTOL, atol=STEP_ATOL)
-        assert state[training.STEP] == step
+        assert state[schedules.STEP] == step
+    if solver == "sgd":
+        assert_allclose(params.slot1.copy_to_host(), velocity, rtol=STEP_RTOL,
+                        atol=1e-15)
+    if solver == "adam":
+        assert_allclose(params.slot1.copy_to_host(), m, rtol=STEP_RTOL, atol=1e-15)
+        assert_allclose(params.slot2.copy_to_host(), v, rtol=STEP_RTOL, atol=1e-15)
+
+
+def test_optimizer_step_sgd_uses_current_learning_rate():
+    """sgd / gd step with ``state[LR]`` (the schedule's), not ``lr_init``."""
+    for solver in ("gd", "sgd"):
+        params = _to_device(make_params(np.ones(4), 0.01))
+        training.optimizer_step(params, cuda.to_device(np.full(4, 2.0)),
+                                make_solver(solver, 1, lr_init=1.0, momentum=0.0))
+        assert_allclose(params.theta.copy_to_host(), 1.0 - 0.01 * 2.0,
+                        rtol=STEP_RTOL)
+
+
+def _val(rows, trivial=False):
+    return Validation(cuda.to_device(rows), None, trivial)
 
 
 @pytest.mark.parametrize("kind", ["binary", "multiclass", "multilabel"])
 def test_accuracy(kind):
     X, Y, sw, theta = _problem(kind, 40, weighted=True)
-    softmax = kind == "multiclass"
+    net = _net(kind)
     rows = np.random.default_rng(4).permutation(40)[:29]
-    work = network.workspace(N_FEATURES, N_HIDDEN, Y.shape[1], 8, X.dtype)
-    score = training.accuracy(*map(cuda.to_device, (X, Y, sw, rows, theta)),
-                              N_HIDDEN, CODES["tanh"], SLOPE, softmax, work)
+    # Several chunks of the workspace's 8 rows, the last one short.
+    work = network.workspace(net.layout, 8, X.dtype)
+    data = Data(*map(cuda.to_device, (X, Y, sw)))
+    score = training.accuracy(data, _val(rows), net, cuda.to_device(theta), work)
     expected = naive.accuracy(X[rows], Y[rows], sw[rows], theta, N_HIDDEN, "tanh",
-                              SLOPE, softmax)
+                              SLOPE, net.softmax)
     assert 0.0 < expected < 1.0
     assert_allclose(score, expected, rtol=1e-12)
-    cpu_score = cpu_training.accuracy(X, Y, sw, rows, theta, N_HIDDEN,
-                                      CODES["tanh"], SLOPE, softmax, False)
-    assert_allclose(score, cpu_score, rtol=1e-14)
+
+
+def test_accuracy_of_one_class_is_one():
+    """``trivial`` validation (a one-class fit): every prediction is right."""
+    X, Y, sw, theta = _problem("binary", 12)
+    net = _net("binary")
+    work = network.workspace(net.layout, 4, X.dtype)
+    data = Data(*map(cuda.to_device, (X, Y, sw)))
+    score = training.accuracy(data, _val(np.arange(12), trivial=True), net,
+                              cuda.to_device(theta), work)
+    assert score == 1.0
 
 
 def _train(X, Y, sw, rows, keys, theta, n_epochs, act, softmax, alpha, solver,
            batch_size, schedule, lr_init, nesterov=True, tol=1e-4,
-           n_iter_no_change=10, val_rows=None):
+           n_iter_no_change=10, val_rows=None, trivial=False):
     """Call the CUDA epoch loop as the estimator does; host copies of the results."""
     put = cuda.to_device
-    run = SimpleNamespace(state=_new_state(lr_init), curve=np.full(n_epochs, np.nan),
-                          val_scores=np.full(n_epochs, np.nan))
-    device = SimpleNamespace(theta=put(theta), backups=put(np.stack([theta, theta])),
-                             slot1=put(np.zeros_like(theta)),
-                             slot2=put(np.zeros_like(theta)),
-                             best=put(np.full_like(theta, np.nan)))
-    val_rows = np.empty(0, dtype=np.intp) if val_rows is None else val_rows
+    kind = "multiclass" if softmax else "multilabel" if Y.shape[1] > 1 else "binary"
+    net = _net(kind, act, X.shape[1])
+    bundle = make_solver(solver, batch_size, schedule, lr_init, 0.5, 0.9, nesterov,
+                         BETA_1, BETA_2, EPSILON, alpha, tol, n_iter_no_change)
+    params = _to_device(make_params(theta, lr_init))
     keys = np.empty((0, 4), dtype=np.int64) if keys is None else keys
-    work = network.workspace(X.shape[1], N_HIDDEN, Y.shape[1], batch_size, X.dtype)
-    run.done, run.status = training.train_epochs(
-        put(X), put(Y), put(sw), put(rows), put(keys), device.theta, device.backups,
-        device.slot1, device.slot2, run.state, run.curve, N_HIDDEN, CODES[act],
-        SLOPE, softmax, alpha, float(np.finfo(X.dtype).eps), opt_ops.CODES[solver],
-        batch_size, opt_ops.SCHEDULES[schedule], lr_init, 0.5, 0.9, nesterov,
-        BETA_1, BETA_2, EPSILON, tol, float(n_iter_no_change), work, put(val_rows),
-        device.best, run.val_scores,
+    val = None if val_rows is None else _val(val_rows, trivial)
+    curves = Curves(np.full(n_epochs, np.nan), np.full(n_epochs, np.nan),
+                    np.full(n_epochs, np.nan))
+    work = network.workspace(net.layout, batch_size, X.dtype)
+    done, status = training.train_epochs(
+        Data(put(X), put(Y), put(sw)), training.Visits(put(rows), put(keys)), net,
+        bundle, params, work, val, curves,
     )
-    for name, array in vars(device).items():
-        setattr(run, name, array.copy_to_host())
-    return run
+    host = _to_host(params)
+    return SimpleNamespace(done=done, status=status, curve=curves.loss,
+                           val_scores=curves.score, new_lr=curves.new_lr,
+                           **host._asdict())
+
+
+def _cpu_train(X, Y, sw, orders, theta, n_epochs, act, softmax, alpha, solver,
+               batch_size, schedule, lr_init, nesterov=True, tol=1e-4,
+               n_iter_no_change=10, val_rows=None, trivial=False):
+    """The CPU twin on the same problem, visiting ``orders``."""
+    kind = "multiclass" if softmax else "multilabel" if Y.shape[1] > 1 else "binary"
+    net = _net(kind, act, X.shape[1])
+    bundle = make_solver(solver, batch_size, schedule, lr_init, 0.5, 0.9, nesterov,
+                         BETA_1, BETA_2, EPSILON, alpha, tol, n_iter_no_change)
+    params = make_params(theta, lr_init)
+    val = None
+    if val_rows is not None:
+        val = Validation(val_rows, np.empty(Y.shape, dtype=X.dtype), trivial)
+    curves = Curves(np.full(n_epochs, np.nan), np.full(n_epochs, np.nan),
+                    np.full(n_epochs, np.nan))
+    work = cpu_network.workspace(net.layout, batch_size, X.dtype)
+    done, status = cpu_training.train_epochs(Data(X, Y, sw), orders, net, bundle,
+                                             params, work, val, curves, None)
+    return SimpleNamespace(done=done, status=status, curve=curves.loss,
+                           val_scores=curves.score, new_lr=curves.new_lr,
+                           **params._asdict())
 
 
 def _feistel_orders(rows, keys):
@@ -145,28 +207,22 @@ def test_train_epochs_matches_naive_loop(kind, act, solver, nesterov, schedule, 
                       alpha, solver, batch_size, schedule=schedule, lr_init=lr_init,
                       nesterov=nesterov, beta_1=BETA_1, beta_2=BETA_2,
                       epsilon=EPSILON)
-    assert (run.done, run.status) == (3, training.RUNNING)
+    assert (run.done, run.status) == (3, schedules.RUNNING)
     assert_allclose(run.curve, ref.loss_curve, rtol=TRAIN_RTOL)
     assert_allclose(run.theta, ref.theta, rtol=TRAIN_RTOL, atol=1e-13)
     assert np.abs(run.theta - theta).max() > 1e-3  # training moved the weights
-    assert run.state[training.T] == 3 * n
-    assert run.state[training.STEP] == 3 * -(-n // batch_size)
+    assert run.state[schedules.T] == 3 * n
+    assert run.state[schedules.STEP] == 3 * -(-n // batch_size)
     # The CPU twin, given the same orders, computes the same epochs.
-    cpu = _new_state(lr_init)
-    cpu_theta, slots = theta.copy(), (np.zeros_like(theta), np.zeros_like(theta))
-    curve = np.empty(3)
-    cpu_training.train_epochs(
-        X, Y, sw, orders, cpu_theta, np.stack([theta, theta]), *slots, cpu, curve,
-        N_HIDDEN, CODES[act], SLOPE, softmax, alpha, float(np.finfo(X.dtype).eps),
-        opt_ops.CODES[solver], batch_size, opt_ops.SCHEDULES[schedule], lr_init, 0.5,
-        0.9, nesterov, BETA_1, BETA_2, EPSILON, 1e-4, 10.0, False,
-        cpu_network.workspace(N_FEATURES, N_HIDDEN, Y.shape[1], batch_size,
-                              X.dtype),
-        np.empty(0, dtype=np.intp), np.empty_like(theta), np.empty(3),
-    )
-    assert_allclose(run.curve, curve, rtol=TWIN_RTOL)
-    assert_allclose(run.theta, cpu_theta, rtol=TWIN_RTOL, atol=1e-15)
-    assert_allclose(run.state, cpu, rtol=TWIN_RTOL)
+    cpu = _cpu_train(X, Y, sw, orders, theta, 3, act, softmax, alpha, solver,
+                     batch_size, schedule, lr_init, nesterov=nesterov)
+    assert (cpu.done, cpu.status) == (run.done, run.status)
+    assert_allclose(run.curve, cpu.curve, rtol=TWIN_RTOL)
+    assert_allclose(run.theta, cpu.theta, rtol=TWIN_RTOL, atol=1e-15)
+    for name in ("slot1", "slot2", "backups"):
+        assert_allclose(getattr(run, name), getattr(cpu, name), rtol=TWIN_RTOL,
+                        atol=1e-15)
+    assert_allclose(run.state, cpu.state, rtol=TWIN_RTOL)
 
 
 def test_train_epochs_is_deterministic():
@@ -189,7 +245,7 @@ def test_train_epochs_converged():
                       "tanh", SLOPE, True, 0.0, "sgd", 8, lr_init=0.1, tol=10.0,
                       n_iter_no_change=2)
     assert ref.converged and len(ref.loss_curve) == 4
-    assert (run.done, run.status) == (4, training.CONVERGED)
+    assert (run.done, run.status) == (4, schedules.CONVERGED)
     assert_allclose(run.curve[: run.done], ref.loss_curve, rtol=TRAIN_RTOL)
 
 
@@ -211,14 +267,14 @@ def test_train_epochs_diverged_restores_last_weights_with_finite_loss(solver,
     args = (X, Y, sw, np.arange(24), None, theta)
     tail = ("identity", True, 0.0, solver, 8, "constant", 1e10)
     run = _train(*args, 30, *tail, nesterov=nesterov, n_iter_no_change=np.inf)
-    assert run.status == training.DIVERGED
+    assert run.status == schedules.DIVERGED
     assert 2 <= run.done < 30
     assert np.isfinite(run.theta).all()
     assert np.isfinite(run.curve[: run.done]).all()
-    assert run.state[training.T] == run.done * 24
+    assert run.state[schedules.T] == run.done * 24
     before = _train(*args, run.done - 1, *tail, nesterov=nesterov,
                     n_iter_no_change=np.inf)
-    assert before.status == training.RUNNING
+    assert before.status == schedules.RUNNING
     assert_array_equal(run.theta, before.theta)
 
 
@@ -228,7 +284,7 @@ def test_train_epochs_diverged_in_first_epoch_keeps_initial_weights():
     theta = theta * 1e160  # ||W||^2 overflows: the very first loss is inf
     run = _train(X, Y, sw, np.arange(24), None, theta, 3, "identity", True, 0.0,
                  "gd", 24, "constant", 0.1)
-    assert (run.done, run.status) == (0, training.DIVERGED)
+    assert (run.done, run.status) == (0, schedules.DIVERGED)
     assert_array_equal(run.theta, theta)
 
 
@@ -247,11 +303,73 @@ def test_train_epochs_early_stopping(kind, solver):
                       "tanh", SLOPE, softmax, 1e-3, solver, 15, lr_init=0.05,
                       tol=1e-3, n_iter_no_change=2, val_rows=val_rows)
     assert ref.converged
-    assert (run.done, run.status) == (len(ref.loss_curve), training.CONVERGED)
+    assert (run.done, run.status) == (len(ref.loss_curve), schedules.CONVERGED)
     assert_allclose(run.curve[: run.done], ref.loss_curve, rtol=TRAIN_RTOL)
     assert_allclose(run.val_scores[: run.done], ref.val_scores, rtol=1e-12)
     assert_allclose(run.theta, ref.theta, rtol=TRAIN_RTOL, atol=1e-13)
     assert_allclose(run.best, ref.best, rtol=TRAIN_RTOL, atol=1e-13)
+    cpu = _cpu_train(X, Y, sw, train_rows[np.newaxis, :], theta, 30, *args,
+                     tol=1e-3, n_iter_no_change=2, val_rows=val_rows)
+    assert (cpu.done, cpu.status) == (run.done, run.status)
+    # Weighted sums, each taken in its own order.
+    assert_allclose(run.val_scores[: run.done], cpu.val_scores[: cpu.done],
+                    rtol=1e-14)
+    assert_allclose(run.best, cpu.best, rtol=TWIN_RTOL, atol=1e-15)
+    assert_allclose(run.state, cpu.state, rtol=TWIN_RTOL)
+
+
+def test_train_epochs_early_stopping_one_class_scores_one():
+    """``val.trivial`` (one class): every epoch scores 1.0, so the weights after
+    the first epoch stay the best and ``n_iter_no_change`` epochs later it stops."""
+    X, Y, sw, theta = _problem("binary", 30)
+    Y[:] = 0  # LabelBinarizer's column of a single class
+    args = ("tanh", False, 0.0, "sgd", 10, "constant", 0.1)
+    run = _train(X, Y, sw, np.arange(20), None, theta, 10, *args,
+                 n_iter_no_change=2, val_rows=np.arange(20, 30), trivial=True)
+    assert (run.done, run.status) == (4, schedules.CONVERGED)
+    assert_array_equal(run.val_scores[: run.done], 1.0)
+    assert run.state[schedules.BEST] == -1.0
+    one_epoch = _train(X, Y, sw, np.arange(20), None, theta, 1, *args)
+    assert_array_equal(run.best, one_epoch.theta)
+    cpu = _cpu_train(X, Y, sw, np.arange(20)[np.newaxis, :], theta, 10, *args,
+                     n_iter_no_change=2, val_rows=np.arange(20, 30), trivial=True)
+    assert (cpu.done, cpu.status) == (run.done, run.status)
+    assert_allclose(run.best, cpu.best, rtol=TWIN_RTOL, atol=1e-15)
+
+
+def test_train_epochs_adaptive_schedule_reports_decreases_then_stops():
+    """The adaptive schedule divides the learning rate by 5 (reported in
+    ``curves.new_lr``) until it reaches 1e-6: LR_TOO_SMALL, as on the CPU."""
+    X, Y, sw, theta = _problem("multiclass", 20)
+    orders = np.arange(20)[np.newaxis, :]
+    args = ("tanh", True, 0.0, "sgd", 10, "adaptive", 1e-5)
+    run = _train(X, Y, sw, np.arange(20), None, theta, 12, *args, tol=10.0,
+                 n_iter_no_change=1)
+    ref = naive.train(X, Y, sw, orders, theta, 12, N_HIDDEN, "tanh", SLOPE, True,
+                      0.0, "sgd", 10, schedule="adaptive", lr_init=1e-5, tol=10.0,
+                      n_iter_no_change=1)
+    assert ref.decisions[-1] == "lr_too_small"
+    assert (run.done, run.status) == (len(ref.loss_curve), schedules.LR_TOO_SMALL)
+    assert_allclose(run.new_lr[: run.done], ref.new_lr, rtol=1e-15)
+    assert np.count_nonzero(run.new_lr[: run.done]) == 2
+    assert run.state[schedules.LR] == pytest.approx(1e-5 / 25)
+    cpu = _cpu_train(X, Y, sw, orders, theta, 12, *args, tol=10.0,
+                     n_iter_no_change=1)
+    assert (cpu.done, cpu.status) == (run.done, run.status)
+    assert_array_equal(run.new_lr[: run.done], cpu.new_lr[: cpu.done])
+    assert_allclose(run.theta, cpu.theta, rtol=TWIN_RTOL, atol=1e-15)
+
+
+def test_train_epochs_reuses_keys_cyclically():
+    """Epoch ``e`` uses ``keys[e % len(keys)]``, as the CPU uses its orders."""
+    X, Y, sw, theta = _problem("binary", 17)
+    rows = np.arange(17)
+    keys = np.random.default_rng(8).integers(0, 2**32, size=(2, 4))
+    args = ("relu", False, 0.0, "adam", 5, "constant", 0.01)
+    run = _train(X, Y, sw, rows, keys, theta, 4, *args)
+    cpu = _cpu_train(X, Y, sw, _feistel_orders(rows, keys), theta, 4, *args)
+    assert_allclose(run.curve, cpu.curve, rtol=TWIN_RTOL)
+    assert_allclose(run.theta, cpu.theta, rtol=TWIN_RTOL, atol=1e-15)
 
 
 def test_feistel_keys_are_drawn_from_the_random_state():
