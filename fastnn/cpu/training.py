@@ -21,6 +21,7 @@ from ..ops.layout import Layout
 from ..ops.schedules import CONVERGED, DIVERGED, LR_TOO_SMALL, RUNNING
 from .network import block_pass, capacity, copy, finish_gradient, penalty
 
+_gd_step = scalar(opt_ops.gd_step)
 _sgd_step = scalar(opt_ops.sgd_step)
 _adam_step = scalar(opt_ops.adam_step)
 step_size = jit(schedules.step_size)
@@ -49,9 +50,8 @@ def _step(theta, grad, slot1, slot2, solver, lr):
                 theta[p], grad[p], slot1[p], lr, solver.momentum, solver.nesterov
             )
     else:
-        # gd is MLP's sgd with momentum 0: ``theta + (0 * v - lr * g)``.
         for p in range(theta.shape[0]):
-            theta[p] += -(lr * grad[p])
+            theta[p] = _gd_step(theta[p], grad[p], lr)
 
 
 @jit

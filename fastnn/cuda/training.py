@@ -41,6 +41,7 @@ from .network import (
 )
 
 _device = network._device
+_gd_step = _device(opt_ops.gd_step)
 _sgd_step = _device(opt_ops.sgd_step)
 _adam_step = _device(opt_ops.adam_step)
 
@@ -89,9 +90,7 @@ def _step(param, grad, slot1, slot2, kind, lr, coefs):
         param, slot1 = _sgd_step(param, grad, slot1, lr, coefs[MOMENTUM],
                                  coefs[NESTEROV] != 0.0)
         return param, slot1, slot2
-    # gd is MLP's sgd with momentum 0: ``theta + (0 * v - lr * g)``, as the CPU
-    # twin writes it.
-    return param + -(lr * grad), slot1, slot2
+    return _gd_step(param, grad, lr), slot1, slot2
 
 
 @cuda.jit

@@ -21,6 +21,15 @@ ADAPTIVE = 2
 SCHEDULES = {"constant": CONSTANT, "invscaling": INVSCALING, "adaptive": ADAPTIVE}
 
 
+def gd_step(param, grad, lr):
+    """``param`` after a plain gradient step: MLP's sgd with momentum 0.
+
+    Written ``param + (0 * v - lr * grad)`` as MLP computes it, with ``0 * v``
+    dropped (exact: it is 0 for finite ``v``).
+    """
+    return param + -(lr * grad)
+
+
 def sgd_step(param, grad, velocity, lr, momentum, nesterov):
     """Return ``(param, velocity)`` after one (Nesterov) momentum step."""
     velocity = momentum * velocity - lr * grad
