@@ -1,16 +1,111 @@
-"""Helpers shared by the CPU and CUDA training tests."""
+"""Helpers shared by the CPU and CUDA training tests.
 
+The ``make_*`` helpers build the bundles of :mod:`fastnn.ops.bundles` as the
+estimator does, with plain Python scalars: numba compiles one signature per
+combination of argument types, so a stray NumPy scalar or int where a float is
+expected would compile the whole call tree again.
+"""
+
+import numba
 import numpy as np
 
-from fastnn.cpu import training
+from fastnn import _config
+from fastnn.ops import activations as act_ops
+from fastnn.ops import optimizers as opt_ops
+from fastnn.ops import schedules
+from fastnn.ops.bundles import Network, Params, Solver
+from fastnn.ops.layout import Layout
 
 #: (solver name, nesterov) for every update rule.
 UPDATE_RULES = [("gd", False), ("sgd", False), ("sgd", True), ("adam", False)]
 
 
 def new_state(lr_init):
-    """A fresh ``state`` vector for ``train_epochs`` (both backends share slots)."""
-    state = np.zeros(training.N_STATE)
-    state[training.LR] = lr_init
-    state[training.BEST_LOSS] = np.inf
+    """A fresh ``state`` vector for ``train_epochs`` (both backends share slots).
+
+    Slots of :mod:`fastnn.ops.schedules`: the learning rate, an infinite best
+    metric, no epochs without improvement, no samples seen, no steps taken.
+    """
+    state = np.zeros(schedules.N_STATE)
+    state[schedules.LR] = lr_init
+    state[schedules.BEST] = np.inf
     return state
+
+
+def make_network(n_features, n_hidden, n_outputs, act, slope, softmax, dtype):
+    """The :class:`~fastnn.ops.bundles.Network` of these layer sizes and functions.
+
+    ``act`` is a name of :data:`fastnn.ops.activations.CODES`; ``eps`` is the
+    machine epsilon of ``dtype``, as the estimator clips the log-loss.
+    """
+    return Network(
+        layout=Layout.of(n_features, n_hidden, n_outputs),
+        activation=act_ops.CODES[act],
+        slope=float(slope),
+        softmax=bool(softmax),
+        eps=float(np.finfo(dtype).eps),
+    )
+
+
+def make_solver(solver, batch_size, schedule="constant", lr_init=0.1, power_t=0.5,
+                momentum=0.9, nesterov=True, beta_1=0.9, beta_2=0.999,
+                epsilon=1e-8, alpha=0.0, tol=1e-4, n_iter_no_change=10):
+    """The :class:`~fastnn.ops.bundles.Solver` of MLPClassifier's parameters.
+
+    ``solver`` is "gd", "sgd" or "adam"; ``schedule`` a learning-rate schedule.
+    """
+    return Solver(
+        kind=opt_ops.CODES[solver],
+        schedule=opt_ops.SCHEDULES[schedule],
+        batch_size=int(batch_size),
+        learning_rate_init=float(lr_init),
+        power_t=float(power_t),
+        momentum=float(momentum),
+        nesterov=bool(nesterov),
+        beta_1=float(beta_1),
+        beta_2=float(beta_2),
+        epsilon=float(epsilon),
+        alpha=float(alpha),
+        tol=float(tol),
+        n_iter_no_change=float(n_iter_no_change),
+    )
+
+
+def make_params(theta, lr_init, state=None):
+    """Fresh :class:`~fastnn.ops.bundles.Params` starting from a copy of ``theta``.
+
+    Zero optimizer slots, both backups equal to ``theta``, NaN best weights (so a
+    kernel that should not write them shows it), and :func:`new_state` unless a
+    ``state`` is given.
+    """
+    theta = np.array(theta)
+    return Params(
+        theta=theta,
+        slot1=np.zeros_like(theta),
+        slot2=np.zeros_like(theta),
+        backups=np.stack([theta, theta]),
+        best=np.full_like(theta, np.nan),
+        state=new_state(lr_init) if state is None else state,
+    )
+
+
+def copy_params(params):
+    """A deep copy of a :class:`~fastnn.ops.bundles.Params` (to continue a run)."""
+    return Params(*(np.array(a) for a in params))
+
+
+def compiled(kernel):
+    """``kernel``, called from compiled code as the kernels call one another.
+
+    Internal kernels may be compiled without a CPython wrapper (Python cannot call
+    them: the call would crash) or inlined into their callers; a test calls them
+    through this thin njit function, compiled with the kernels' own options so that
+    an inlined kernel compiles as it does in its callers.
+    """
+
+    @numba.njit(**_config._OPTIONS)
+    def call(*args):
+        return kernel(*args)
+
+    call.__name__ = call.__qualname__ = f"compiled_{kernel.__name__}"
+    return call

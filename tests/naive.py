@@ -205,8 +205,16 @@ class Stopping:
         self.no_improvement_count = 0
         self.t = 0
 
-    def epoch_ends(self, loss, n_samples):
-        """Record one epoch of ``n_samples`` with mean loss ``loss``; True: stop."""
+    #: What :meth:`decide` answers: carry on, the adaptive schedule divided the
+    #: learning rate by 5, stop (``tol`` / ``n_iter_no_change``), or stop because
+    #: the adaptive learning rate cannot go lower.
+    DECISIONS = ("continue", "lr_decreased", "stop", "lr_too_small")
+
+    def decide(self, loss, n_samples):
+        """Record one epoch of ``n_samples`` with mean loss ``loss``; the decision.
+
+        One of :data:`DECISIONS`.
+        """
         self.t += n_samples
         if loss > self.best_loss - self.tol:
             self.no_improvement_count += 1
@@ -218,12 +226,17 @@ class Stopping:
             self.learning_rate = self.lr_init / (self.t + 1) ** self.power_t
         if self.no_improvement_count > self.n_iter_no_change:
             if self.solver == "adam" or self.schedule != "adaptive":
-                return True
+                return "stop"
             if self.learning_rate <= 1e-6:
-                return True
+                return "lr_too_small"
             self.learning_rate /= 5.0
             self.no_improvement_count = 0
-        return False
+            return "lr_decreased"
+        return "continue"
+
+    def epoch_ends(self, loss, n_samples):
+        """Record one epoch of ``n_samples`` with mean loss ``loss``; True: stop."""
+        return self.decide(loss, n_samples) in ("stop", "lr_too_small")
 
 
 def train(X, Y, sw, orders, theta, n_epochs, n_hidden, act, slope, softmax_out,
@@ -236,15 +249,18 @@ def train(X, Y, sw, orders, theta, n_epochs, n_hidden, act, slope, softmax_out,
     in batches of consecutive slices (the last one may be smaller). With
     ``val_rows``, early stopping: the accuracy on those rows drives ``Stopping``
     (as minus the score) and the weights of the best score are kept in ``best``.
-    Returns ``theta, loss_curve, converged, val_scores, best``; stops early when
-    ``Stopping`` says so.
+    Returns ``theta, loss_curve, converged, val_scores, best``, and per epoch
+    ``new_lr`` (the learning rate the adaptive schedule set at its end, else 0)
+    and ``decisions`` (:data:`Stopping.DECISIONS`); stops early when ``Stopping``
+    says so.
     """
     theta = np.array(theta)
     n = orders.shape[1]
     slot1 = np.zeros_like(theta)
     slot2 = np.zeros_like(theta)
     stopping = Stopping(solver, schedule, lr_init, power_t, tol, n_iter_no_change)
-    out = SimpleNamespace(loss_curve=[], converged=False, val_scores=[], best=None)
+    out = SimpleNamespace(loss_curve=[], converged=False, val_scores=[], best=None,
+                          new_lr=[], decisions=[])
     step = 0
     for epoch in range(n_epochs):
         order = orders[epoch % len(orders)]
@@ -272,7 +288,11 @@ def train(X, Y, sw, orders, theta, n_epochs, n_hidden, act, slope, softmax_out,
             metric = -score
             if metric < stopping.best_loss:
                 out.best = theta.copy()
-        if stopping.epoch_ends(metric, n):
+        decision = stopping.decide(metric, n)
+        out.decisions.append(decision)
+        out.new_lr.append(stopping.learning_rate if decision == "lr_decreased"
+                          else 0.0)
+        if decision in ("stop", "lr_too_small"):
             out.converged = True
             break
     out.theta = theta

@@ -1,20 +1,46 @@
 """CPU network kernels, one by one, against the NumPy oracle in ``tests/naive.py``."""
 
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
 import numba
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
-from fastnn.cpu import network
-from fastnn.ops.activations import CODES
+from fastnn.cpu import network, threads, training
+from fastnn.ops import layout as layout_ops
+from fastnn.ops.bundles import Data
+from fastnn.ops.layout import Layout
 from tests import naive
+from tests.common import compiled, make_network
+
+# Internal kernels, called from compiled code (see tests.common.compiled).
+activate = compiled(network.activate)
+activation_backward = compiled(network.activation_backward)
+output_activate = compiled(network.output_activate)
+forward_block = compiled(network.forward_block)
+gather_targets = compiled(network.gather_targets)
+block_loss = compiled(network.block_loss)
+backward_block = compiled(network.backward_block)
+unpack_jit = compiled(network.unpack)
 
 ACTIVATIONS = naive.ACTIVATIONS
 KINDS = ("binary", "multiclass", "multilabel")
 DTYPES = (np.float64, np.float32)
 SLOPE = 0.05
-# Narrow layers (hand loops, one thread) and wide ones (BLAS-sized, parallel).
+# Layer shapes (n_features, n_hidden). The matrix products of ``loss_grad`` and
+# ``predict_proba`` follow from the shape (``network.use_blas``): narrow layers go
+# through hand loops, NARROW_BLAS through BLAS with the untransposed first-layer
+# gradient of few input features, WIDE through BLAS all the way. LOOPS_PARALLEL
+# and WIDE carry enough work per batch of a few thousand (resp. hundred) rows for
+# the parallel block loop (checked below).
 NARROW = (3, 5)
+NARROW_BLAS = (3, 16)
+LOOPS_PARALLEL = (3, 10)
 WIDE = (32, 64)
 
 # Kernel against oracle. float64: only summation order and the kernels' own exp /
@@ -26,7 +52,6 @@ TOL = {
     np.float64: {"rtol": 1e-10, "atol": 1e-13},
     np.float32: {"rtol": 1e-5, "atol": 1e-6},
 }
-BLAS = pytest.mark.parametrize("blas", [False, True], ids=["loops", "blas"])
 # Layer shapes x matrix-product paths for the block kernels (few input features
 # take another BLAS product for the first layer's gradient).
 SHAPE_PATHS = pytest.mark.parametrize(
@@ -48,21 +73,35 @@ def _as64(*arrays):
     return [a.astype(np.float64) for a in arrays]
 
 
-def _workspace(X, Y, n_hidden, batch_size):
+def _net(shape, n_outputs, act, softmax, dtype):
+    """The kernels' Network bundle, as the estimator builds it."""
+    return make_network(shape[0], shape[1], n_outputs, act, SLOPE, softmax, dtype)
+
+
+def _workspace(layout, batch_size, dtype):
     """``network.workspace``, filled with NaN so that stale reads show."""
-    work = network.workspace(X.shape[1], n_hidden, Y.shape[1], batch_size, X.dtype)
+    work = network.workspace(layout, batch_size, dtype)
     for a in work:
         a.fill(np.nan)
     return work
 
 
 def _kernel_loss_grad(X, Y, sw, rows, theta, n_hidden, act, softmax, alpha,
-                      blas=False, batch_size=None):
+                      batch_size=None, parallel=None, n_threads=None):
+    """``network.loss_grad`` called as the estimator calls it (L-BFGS).
+
+    Inside ``threads.parallel_section``: one BLAS thread, numba's threads started
+    (parallel kernels loaded from the cache rely on it), then ``n_threads`` of
+    them if given.
+    """
+    net = _net((X.shape[1], n_hidden), Y.shape[1], act, softmax, X.dtype)
     grad = np.full_like(theta, np.nan)
-    work = _workspace(X, Y, n_hidden, batch_size or rows.shape[0])
-    eps = float(np.finfo(X.dtype).eps)
-    loss = network.loss_grad(X, Y, sw, rows, theta, grad, n_hidden, CODES[act],
-                             SLOPE, softmax, alpha, eps, blas, work)
+    work = _workspace(net.layout, batch_size or rows.shape[0], X.dtype)
+    with threads.parallel_section(network.use_blas(X.shape[1], n_hidden)):
+        if n_threads is not None:
+            numba.set_num_threads(n_threads)  # the section restores the count
+        loss = network.loss_grad(Data(X, Y, sw), rows, net, theta, float(alpha),
+                                 work, grad, parallel)
     return loss, grad
 
 
@@ -84,13 +123,45 @@ def _rows(case, n, seed=1):
     return rng.permutation(n)[: (2 * n) // 3].copy()
 
 
-def test_unpack_views_row_major_layout():
+@pytest.mark.parametrize("unpack", [layout_ops.unpack, unpack_jit],
+                         ids=["python", "jit"])
+def test_unpack_views_row_major_layout(unpack):
     d, h, o = 3, 4, 2
-    theta = np.arange(network.n_params(d, h, o), dtype=np.float64)
-    views = network.unpack(theta, d, h, o)
+    theta = np.arange(Layout.of(d, h, o).size, dtype=np.float64)
+    views = unpack(Layout.of(d, h, o), theta)
     for view, expected in zip(views, naive.unpack(theta, d, h, o), strict=True):
         assert_array_equal(view, expected)
         assert np.shares_memory(view, theta)
+
+
+@pytest.mark.parametrize("unpack", [layout_ops.unpack, unpack_jit],
+                         ids=["python", "jit"])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(("d", "h", "o"), [(3, 4, 2), (1, 1, 1), (7, 1, 3),
+                                           (1, 6, 1), (32, 64, 3)])
+def test_layout_round_trip(d, h, o, dtype, unpack):
+    """``Layout.of`` and ``unpack`` against a hand-built ``[W1, b1, W2, b2]``."""
+    rng = np.random.default_rng(d * 100 + h * 10 + o)
+    W1, b1, W2, b2 = (rng.normal(size=s).astype(dtype)
+                      for s in ((d, h), (h,), (h, o), (o,)))
+    theta = np.concatenate([W1.ravel(), b1, W2.ravel(), b2])
+    layout = Layout.of(d, h, o)
+    assert layout == (d, h, o, d * h, d * h + h, d * h + h + h * o,
+                      d * h + h + h * o + o)
+    assert layout.size == theta.shape[0]
+    assert (layout.n_features, layout.n_hidden, layout.n_outputs) == (d, h, o)
+    views = unpack(layout, theta)
+    for view, part in zip(views, (W1, b1, W2, b2), strict=True):
+        assert view.shape == part.shape
+        assert view.dtype == dtype
+        assert_array_equal(view, part)
+        assert np.shares_memory(view, theta)
+    # The views partition theta: writing through them rebuilds the concatenation.
+    rebuilt = np.full_like(theta, np.nan)
+    for view, part in zip(unpack(layout, rebuilt), (W1, b1, W2, b2), strict=True):
+        view[...] = part
+    assert_array_equal(rebuilt, theta)
+    assert_array_equal(naive.pack(*views), theta)
 
 
 @pytest.mark.parametrize("shape", [NARROW, WIDE], ids=["narrow", "wide"])
@@ -111,7 +182,7 @@ def test_activate(act, dtype):
     b = rng.normal(size=7).astype(dtype)
     b[0] = 0.0
     out = Z.copy()
-    network.activate(out, b, CODES[act], SLOPE)
+    activate(out, b, _net(NARROW, 1, act, False, dtype))
     assert out.dtype == dtype
     expected = naive.activation(act, Z.astype(np.float64) + b[:, None], SLOPE)
     assert_allclose(out, expected, **TOL[dtype])
@@ -126,7 +197,7 @@ def test_activation_backward(act, dtype):
     D = rng.normal(size=Z.shape)
     A = naive.activation(act, Z, SLOPE).astype(dtype)
     out = D.astype(dtype)
-    network.activation_backward(out, A, CODES[act], SLOPE)
+    activation_backward(out, A, _net(NARROW, 1, act, False, dtype))
     expected = D.astype(dtype) * naive.activation_derivative(act, Z, SLOPE)
     assert_allclose(out, expected, **TOL[dtype])
 
@@ -136,7 +207,7 @@ def _output_activate(Z, softmax, b=None):
     ZT = np.ascontiguousarray(Z.T)
     b = np.zeros(Z.shape[1], dtype=Z.dtype) if b is None else b
     scratch = np.full(2 * Z.shape[0] + 1, np.nan, dtype=Z.dtype)
-    network.output_activate(ZT, b, softmax, scratch)
+    output_activate(ZT, b, softmax, scratch)
     return ZT.T
 
 
@@ -210,10 +281,9 @@ def test_forward_block(kind, act, dtype, shape, blas):
     m = rows.shape[0]
     A1T, A2T = (np.full((k, m), np.nan, dtype=dtype) for k in (h, o))
     xbuf = np.full(d * m + 3, np.nan, dtype=dtype)
-    W1, b1, W2, b2 = network.unpack(theta, d, h, o)
     scratch = np.full(2 * m, np.nan, dtype=dtype)
-    network.forward_block(X, rows, W1, b1, W2, b2, CODES[act], SLOPE, softmax, blas,
-                          xbuf, A1T, A2T, scratch)
+    net = _net(shape, o, act, softmax, dtype)
+    forward_block(X, rows, net, theta, blas, xbuf, A1T, A2T, scratch)
     X64, theta64 = _as64(X, theta)
     _, A1, _, A2 = naive.forward(X64[rows], theta64, h, o, act, SLOPE, softmax)
     # The inputs as the backward pass reads them: rows for BLAS, columns otherwise.
@@ -226,7 +296,7 @@ def test_forward_block(kind, act, dtype, shape, blas):
 def _gather_targets(Y, sw, rows):
     YT = np.full((Y.shape[1], rows.shape[0]), np.nan, dtype=sw.dtype)
     sw_rows = np.full(rows.shape[0], np.nan, dtype=sw.dtype)
-    total = network.gather_targets(Y, sw, rows, YT, sw_rows)
+    total = gather_targets(Y, sw, rows, YT, sw_rows)
     assert_array_equal(YT, Y[rows].T)
     assert_array_equal(sw_rows, sw[rows])
     assert total == pytest.approx(sw[rows].astype(np.float64).sum(), rel=1e-6)
@@ -251,7 +321,9 @@ def test_block_loss(kind, dtype, weighted):
     eps = np.finfo(dtype).eps
     out = np.full(rows.shape[0], np.nan, dtype=dtype)
     YT, sw_rows = _gather_targets(Y, sw, rows)
-    loss = network.block_loss(YT, sw_rows, A2T, softmax, float(eps), out)
+    net = _net(NARROW, o, "tanh", softmax, dtype)
+    assert net.eps == eps
+    loss = block_loss(YT, sw_rows, A2T, net, out)
     per_sample = naive.sample_losses(Y[rows], A2T.T, softmax, eps)
     assert per_sample[0] >= -np.log(eps) * 0.99
     expected = sw[rows].astype(np.float64) * per_sample
@@ -265,8 +337,8 @@ def test_block_loss_nan_probability_gives_nan(softmax):
     Y = np.array([[1, 0, 0], [0, 1, 0]], dtype=np.uint8)
     A2T = np.array([[0.2, np.nan], [0.3, np.nan], [0.5, np.nan]])
     out = np.empty(2)
-    loss = network.block_loss(Y.T.astype(np.float64), np.ones(2), A2T, softmax,
-                              float(np.finfo(np.float64).eps), out)
+    net = _net(NARROW, 3, "tanh", softmax, np.float64)
+    loss = block_loss(Y.T.astype(np.float64), np.ones(2), A2T, net, out)
     assert np.isnan(loss)
     assert np.isfinite(out[0]) and np.isnan(out[1])
 
@@ -283,15 +355,15 @@ def test_backward_block(kind, act, dtype, shape, blas):
     m = rows.shape[0]
     A1T, D1T, A2T = (np.full((k, m), np.nan, dtype=dtype) for k in (h, h, o))
     xbuf = np.full(d * m, np.nan, dtype=dtype)
-    W1, b1, W2, b2 = network.unpack(theta, d, h, o)
-    network.forward_block(X, rows, W1, b1, W2, b2, CODES[act], SLOPE, softmax, blas,
-                          xbuf, A1T, A2T, np.empty(2 * m, dtype=dtype))
+    net = _net(shape, o, act, softmax, dtype)
+    forward_block(X, rows, net, theta, blas, xbuf, A1T, A2T,
+                  np.empty(2 * m, dtype=dtype))
     YT, sw_rows = _gather_targets(Y, sw, rows)
-    grad = np.full_like(theta, np.nan)
-    gW1, gb1, gW2, gb2 = network.unpack(grad, d, h, o)
-    gW1T = np.full((h, d), np.nan, dtype=dtype)
-    network.backward_block(YT, sw_rows, W2, CODES[act], SLOPE, blas, xbuf, A1T, A2T,
-                           D1T, gW1, gb1, gW2, gb2, gW1T)
+    # The layout of theta, then room for the first layer's gradient transposed.
+    grads = np.full(net.layout.size + d * h, np.nan, dtype=dtype)
+    XB = xbuf.reshape((m, d) if blas else (d, m))
+    backward_block(YT, sw_rows, net, theta, blas, XB, A1T, A2T, D1T, grads)
+    grad = grads[: net.layout.size]
     # The block's sums, before the division by sum(sw) and without the penalty.
     _, ref = _naive_loss_grad(X, Y, sw, rows, theta, h, act, softmax, 0.0)
     ref *= sw[rows].astype(np.float64).sum()
@@ -299,34 +371,40 @@ def test_backward_block(kind, act, dtype, shape, blas):
 
 
 LOSS_GRAD_CASES = [
-    # (shape, n_samples, rows case, weighted, alpha, workspace batch size, blas)
-    (NARROW, 7, "all", False, 0.0, None, False),
-    (NARROW, 300, "all", False, 0.5, None, False),  # one block
-    (NARROW, 1200, "permutation", True, 0.0, None, False),  # three blocks of 400
+    # (shape, n_samples, rows case, weighted, alpha, workspace batch size, blas,
+    #  parallel)
+    (NARROW, 7, "all", False, 0.0, None, False, None),
+    (NARROW, 300, "all", False, 0.5, None, False, None),  # one block
+    (NARROW, 1200, "permutation", True, 0.0, None, False, None),  # 3 blocks of 400
     # 800 shuffled rows of 1200 in a workspace cut for 1200: blocks of 400.
-    (NARROW, 1200, "subset", True, 0.5, 1200, True),
-    (NARROW, 2 * network.SERIAL_BLOCK_ROWS, "all", True, 1e-4, None, False),
+    (NARROW_BLAS, 1200, "subset", True, 0.5, 1200, True, None),
+    (NARROW, 2 * network.SERIAL_BLOCK_ROWS, "all", True, 1e-4, None, False, None),
     # Enough work per batch for the parallel path (checked below).
-    (WIDE, 600, "permutation", True, 0.1, None, False),
-    (WIDE, 600, "permutation", True, 0.1, None, True),
+    (LOOPS_PARALLEL, 2500, "permutation", True, 0.1, None, False, 2),
+    (WIDE, 600, "permutation", True, 0.1, None, True, None),
+    (WIDE, 600, "permutation", True, 0.1, None, True, 2),
 ]
+#: The cases whose batches take the parallel block loop.
+PARALLEL_CASES = sorted({(shape, n) for shape, n, *_, parallel in LOSS_GRAD_CASES
+                         if parallel is not None})
 
 
 @pytest.mark.parametrize(
-    ("shape", "n", "rows_case", "weighted", "alpha", "batch", "blas"),
+    ("shape", "n", "rows_case", "weighted", "alpha", "batch", "blas", "parallel"),
     LOSS_GRAD_CASES,
 )
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("act", ACTIVATIONS)
 @pytest.mark.parametrize("kind", KINDS)
 def test_loss_grad(kind, act, dtype, shape, n, rows_case, weighted, alpha, batch,
-                   blas):
+                   blas, parallel):
+    assert network.use_blas(*shape) == blas
     X, Y, sw, theta = _problem(kind, n, dtype, weighted=weighted, shape=shape)
     softmax = kind == "multiclass"
     rows = _rows(rows_case, n)
     theta_before = theta.copy()
     loss, grad = _kernel_loss_grad(X, Y, sw, rows, theta, shape[1], act, softmax,
-                                   alpha, blas=blas, batch_size=batch)
+                                   alpha, batch_size=batch, parallel=parallel)
     loss_ref, grad_ref = _naive_loss_grad(X, Y, sw, rows, theta, shape[1], act,
                                           softmax, alpha)
     assert_array_equal(theta, theta_before)
@@ -334,27 +412,36 @@ def test_loss_grad(kind, act, dtype, shape, n, rows_case, weighted, alpha, batch
     assert_allclose(grad, grad_ref, **TOL[dtype])
 
 
-def test_wide_case_takes_the_parallel_path():
-    (d, h), n = WIDE, 600
+@pytest.mark.parametrize(("shape", "n"), PARALLEL_CASES)
+def test_parallel_cases_take_the_parallel_path(shape, n):
+    (d, h) = shape
     assert network.block_layout(n, d, h)[0] > 1
     assert network.parallel_pays(n, d, h)
+    assert network.parallelism(Layout.of(d, h, 3), n, 2) == 2
 
 
-@BLAS
-@pytest.mark.parametrize("shape", [NARROW, WIDE], ids=["narrow", "wide"])
-def test_loss_grad_does_not_depend_on_thread_count(shape, blas):
+def test_parallelism_is_none_for_one_thread_or_little_work():
+    layout = Layout.of(*NARROW, 3)
+    assert network.parallelism(layout, 300, 2) is None  # one block, little work
+    assert network.parallelism(Layout.of(*WIDE, 3), 600, 1) is None  # one thread
+    assert network.parallelism(Layout.of(*WIDE, 3), 600, 4) == 4
+    # Many parameters: the parallel update pays even for a one-block batch.
+    big = Layout.of(128, 128, 3)
+    assert big.size >= training.PARALLEL_MIN_PARAMS
+    assert network.parallelism(big, 1, 2) == 2
+
+
+@pytest.mark.parametrize("shape", [NARROW, NARROW_BLAS, LOOPS_PARALLEL, WIDE],
+                         ids=["narrow-loops", "narrow-blas", "loops", "wide-blas"])
+def test_loss_grad_does_not_depend_on_thread_count(shape):
     X, Y, sw, theta = _problem("multiclass", 5000, np.float64, weighted=True,
                                shape=shape)
     rows = _rows("permutation", 5000)
-    results = []
+    results = [_kernel_loss_grad(X, Y, sw, rows, theta, shape[1], "relu", True, 1e-3)]
     for n_threads in sorted({1, numba.config.NUMBA_NUM_THREADS}):
-        previous = numba.get_num_threads()
-        numba.set_num_threads(n_threads)
-        try:
-            results.append(_kernel_loss_grad(X, Y, sw, rows, theta, shape[1], "relu",
-                                             True, 1e-3, blas=blas))
-        finally:
-            numba.set_num_threads(previous)
+        results.append(_kernel_loss_grad(X, Y, sw, rows, theta, shape[1], "relu",
+                                         True, 1e-3, parallel=n_threads,
+                                         n_threads=n_threads))
     for loss, grad in results[1:]:
         assert loss == results[0][0]
         assert_array_equal(grad, results[0][1])
@@ -381,19 +468,25 @@ def test_loss_grad_saturated_outputs(kind, dtype):
 
 
 @pytest.mark.parametrize(
-    ("shape", "n", "blas"),
-    [(NARROW, 1, False), (NARROW, network.BLOCK_ROWS, False), (NARROW, 300, True),
-     (WIDE, 700, False), (WIDE, 700, True)],
+    ("shape", "n", "blas", "parallel"),
+    [(NARROW, 1, False, None), (NARROW, network.BLOCK_ROWS, False, None),
+     (NARROW_BLAS, 300, True, None), (LOOPS_PARALLEL, 2500, False, 2),
+     (WIDE, 700, True, None), (WIDE, 700, True, 2),
+     # More rows than one pass takes: chunks, the last one short.
+     (NARROW, network.PREDICT_ROWS + 5, False, None),
+     (WIDE, network.PREDICT_ROWS + 300, True, 2)],
 )
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("act", ACTIVATIONS)
 @pytest.mark.parametrize("kind", KINDS)
-def test_predict_proba(kind, act, dtype, shape, n, blas):
+def test_predict_proba(kind, act, dtype, shape, n, blas, parallel):
+    assert network.use_blas(*shape) == blas
     X, _, _, theta = _problem(kind, n, dtype, shape=shape)
     o = _n_outputs(kind)
     softmax = kind == "multiclass"
     out = np.full((n, o), np.nan, dtype=dtype)
-    network.predict_proba(X, theta, shape[1], CODES[act], SLOPE, softmax, blas, out)
+    net = _net(shape, o, act, softmax, dtype)
+    network.predict_proba(X, net, theta, out, parallel)
     X64, theta64 = _as64(X, theta)
     expected = naive.forward(X64, theta64, shape[1], o, act, SLOPE, softmax)[3]
     assert_allclose(out, expected, **TOL[dtype])
@@ -483,6 +576,144 @@ def test_naive_matches_sklearn_backprop(kind, act):
 def test_activate_passes_nan_through(act):
     """A nan pre-activation must stay nan, or the divergence guard cannot see it."""
     Z = np.array([[np.nan, np.inf, -np.inf, -1.0, 2.0]])
-    network.activate(Z, np.zeros(1), CODES[act], SLOPE)
+    activate(Z, np.zeros(1), _net(NARROW, 1, act, False, np.float64))
     assert np.isnan(Z[0, 0])
     assert np.all(np.isfinite(Z[0, 3:]))
+
+
+# Serial and parallel paths. A problem where the parallel block loop pays:
+# 4000 rows x 20 features, 64 hidden units (16 blocks of 250 rows, BLAS).
+BIG_SHAPE = (20, 64)
+BIG_N = 4000
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kind", KINDS)
+def test_loss_grad_serial_and_parallel_are_bit_identical(kind, dtype):
+    X, Y, sw, theta = _problem(kind, BIG_N, dtype, weighted=True, shape=BIG_SHAPE)
+    softmax = kind == "multiclass"
+    layout = Layout.of(*BIG_SHAPE, Y.shape[1])
+    assert network.parallelism(layout, BIG_N, 2) == 2
+    assert network.block_layout(BIG_N, *BIG_SHAPE)[0] > 1
+    rows = _rows("permutation", BIG_N).astype(np.int32)
+    serial = _kernel_loss_grad(X, Y, sw, rows, theta, BIG_SHAPE[1], "tanh", softmax,
+                               1e-3)
+    parallel = _kernel_loss_grad(X, Y, sw, rows, theta, BIG_SHAPE[1], "tanh",
+                                 softmax, 1e-3, parallel=2)
+    assert np.isfinite(serial[0]) and np.isfinite(serial[1]).all()
+    assert serial[0] == parallel[0]
+    assert serial[1].tobytes() == parallel[1].tobytes()
+    ref_loss, ref_grad = _naive_loss_grad(X, Y, sw, rows, theta, BIG_SHAPE[1],
+                                          "tanh", softmax, 1e-3)
+    assert_allclose(serial[0], ref_loss, **TOL[dtype])
+    assert_allclose(serial[1], ref_grad, **TOL[dtype])
+
+
+# Predicting after a fit reuses the fit's block kernel. Checked in a fresh process
+# with an empty Numba cache: there ``signatures`` counts exactly the signatures that
+# this process compiled (a kernel loaded from the cache would not compile its
+# callees, and a cached callee would load without compiling).
+_PREDICT_AFTER_FIT = textwrap.dedent(
+    """
+    import json
+    import sys
+
+    import numpy as np
+    from fastnn.cpu import network, threads, training
+    from fastnn.ops.bundles import Curves, Data
+    from tests import naive
+    from tests.common import make_network, make_params, make_solver
+
+    dtype, path, slope = np.dtype(sys.argv[1]).type, sys.argv[2], float(sys.argv[3])
+    steps = json.loads(sys.argv[4])
+    n, (d, h) = 3000, (20, 64)
+    X, Y, sw, theta = naive.random_problem("multiclass", n, (d, h), 0, True, dtype)
+    data = Data(X, Y, sw)
+    net = make_network(d, h, Y.shape[1], "relu", slope, True, dtype)
+    # As the estimator: int32 rows, one visiting order (no shuffling).
+    rows = np.arange(n, dtype=np.int32)
+    fitted = theta.copy()
+    counts = []
+    with threads.parallel_section(True):  # as the estimator calls the kernels
+        for step, parallel in steps:
+            if step == "train_epochs":
+                batch = 1000
+                params = make_params(theta, 0.01)
+                training.train_epochs(data, rows[np.newaxis, :], net,
+                                      make_solver("adam", batch, lr_init=0.01),
+                                      params, network.workspace(net.layout, batch,
+                                                                dtype),
+                                      None, Curves.empty(2), parallel)
+                fitted = params.theta
+            elif step == "loss_grad":
+                network.loss_grad(data, rows, net, theta,
+                                  1e-4, network.workspace(net.layout, n, dtype),
+                                  np.empty_like(theta), parallel)
+                fitted = theta
+            else:
+                out = np.full((n, Y.shape[1]), np.nan, dtype=dtype)
+                network.predict_proba(X, net, fitted, out, parallel)
+                np.savez(path, X=X, theta=fitted, out=out)
+            counts.append([len(network.block_task.signatures),
+                           len(network.blocks_in_parallel.signatures)])
+    print(json.dumps(counts))
+    """
+)
+
+
+def _in_fresh_process(script, *args, env=None):
+    """Run ``script`` in a fresh interpreter (the repository on its path)."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
+        __file__))))
+    env = {**os.environ, **(env or {}),
+           "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-c", script, *map(str, args)], env=env,
+                          check=True, timeout=600, capture_output=True, text=True,
+                          cwd=root)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize(("dtype", "first"), [(np.float64, "loss_grad"),
+                                              (np.float32, "train_epochs")],
+                         ids=["float64-lbfgs-first", "float32-epochs-first"])
+def test_predict_proba_after_training_compiles_no_new_block_kernel(tmp_path, dtype,
+                                                                   first):
+    """A serial fit compiles the block kernel once; predicting, the other trainer
+    and the parallel driver (around the same block kernel) add none."""
+    second = "train_epochs" if first == "loss_grad" else "loss_grad"
+    steps = [(first, None), ("predict", None), (second, None), ("predict", None),
+             (first, 2), ("predict", 2), (second, 2), ("predict", 2)]
+    path = tmp_path / "predicted.npz"
+    counts = _in_fresh_process(
+        _PREDICT_AFTER_FIT, np.dtype(dtype).name, path, SLOPE, json.dumps(steps),
+        env={"NUMBA_CACHE_DIR": str(tmp_path / "numba-cache")},
+    )
+    block_kernels = [c[0] for c in counts]
+    drivers = [c[1] for c in counts]
+    assert block_kernels[0] >= 1, counts
+    assert block_kernels == [block_kernels[0]] * len(steps), (steps, counts)
+    # Serial steps never compile the parallel driver; the first parallel fit does,
+    # and nothing after it compiles another.
+    assert drivers[:4] == [0] * 4, (steps, counts)
+    assert drivers[4] >= 1
+    assert drivers[4:] == [drivers[4]] * 4, (steps, counts)
+    saved = np.load(path)
+    assert saved["out"].dtype == dtype
+    expected = naive.forward(*_as64(saved["X"], saved["theta"]), 64, 3, "relu", SLOPE,
+                             True)[3]
+    assert_allclose(saved["out"], expected, **TOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("parallel", [None, 2], ids=["serial", "parallel"])
+def test_predict_proba_leaves_its_inputs_unchanged(dtype, parallel):
+    """Only ``out`` is written: X and theta stay as they are."""
+    X, _, _, theta = _problem("multiclass", 1000, dtype, shape=WIDE)
+    net = _net(WIDE, 3, "tanh", True, dtype)
+    X_before, theta_before = X.copy(), theta.copy()
+    out = np.full((1000, 3), np.nan, dtype=dtype)
+    network.predict_proba(X, net, theta, out, parallel)
+    assert_array_equal(X, X_before)
+    assert_array_equal(theta, theta_before)
+    assert np.isfinite(out).all()
+    assert_allclose(out.sum(axis=1), 1.0, rtol=TOL[dtype]["rtol"] * 10)

@@ -16,24 +16,26 @@ _FIT = textwrap.dedent(
     from fastnn import ShallowNNClassifier
     from fastnn.cpu import threads
 
-    n_features, n_hidden, solver, path = sys.argv[1:]
-    X, y = make_classification(3000, int(n_features), n_informative=8, n_classes=3,
-                               random_state=0)
-    clf = ShallowNNClassifier(int(n_hidden), solver=solver, batch_size=1000,
-                              max_iter=5, random_state=0).fit(X, y)
+    n_features, n_hidden, solver, n_samples, batch_size, path = sys.argv[1:]
+    X, y = make_classification(int(n_samples), int(n_features), n_informative=8,
+                               n_classes=3, random_state=0)
+    clf = ShallowNNClassifier(int(n_hidden), solver=solver,
+                              batch_size=int(batch_size), max_iter=5,
+                              random_state=0).fit(X, y)
     np.savez(path, *clf.coefs_, *clf.intercepts_, clf.predict_proba(X),
              threads=threads.n_threads())
     """
 )
 
 
-def _fit_in_subprocess(tmp_path, n_threads, n_features, n_hidden, solver):
+def _fit_in_subprocess(tmp_path, n_threads, n_features, n_hidden, solver, n_samples,
+                       batch_size):
     path = tmp_path / f"fit-{n_threads}.npz"
     env = {**os.environ, "NUMBA_NUM_THREADS": str(n_threads)}
     env.pop("OMP_NUM_THREADS", None)
     subprocess.run(
         [sys.executable, "-c", _FIT, str(n_features), str(n_hidden), solver,
-         str(path)],
+         str(n_samples), str(batch_size), str(path)],
         env=env,
         check=True,
         timeout=600,
@@ -43,14 +45,30 @@ def _fit_in_subprocess(tmp_path, n_threads, n_features, n_hidden, solver):
 
 @pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs two cores")
 @pytest.mark.parametrize(
-    "n_features, n_hidden, solver",
-    [(20, 64, "adam"), (64, 64, "sgd")],  # hand loops; BLAS (64 * 64 >= 2048)
+    "n_features, n_hidden, solver, n_samples, batch_size",
+    [
+        # BLAS, few input features (the untransposed first-layer gradient).
+        (20, 64, "adam", 3000, 1000),
+        # BLAS, wide inputs.
+        (64, 64, "sgd", 3000, 1000),
+        # Hand loops (10 * 3 weights < BLAS_MIN_WEIGHTS) on a batch big enough for
+        # the parallel block loop; the epoch's last batch of 1000 rows is not.
+        (10, 3, "adam", 6000, 5000),
+    ],
+    ids=["blas-narrow", "blas-wide", "loops"],
 )
 def test_fit_is_bit_identical_with_one_or_two_threads(
-    tmp_path, n_features, n_hidden, solver
+    tmp_path, n_features, n_hidden, solver, n_samples, batch_size
 ):
-    one = _fit_in_subprocess(tmp_path, 1, n_features, n_hidden, solver)
-    two = _fit_in_subprocess(tmp_path, 2, n_features, n_hidden, solver)
+    from fastnn.cpu import network
+    from fastnn.ops.layout import Layout
+
+    layout = Layout.of(n_features, n_hidden, 3)
+    assert network.use_blas(n_features, n_hidden) == (n_hidden == 64)
+    assert network.parallelism(layout, batch_size, 2) == 2
+    args = (n_features, n_hidden, solver, n_samples, batch_size)
+    one = _fit_in_subprocess(tmp_path, 1, *args)
+    two = _fit_in_subprocess(tmp_path, 2, *args)
     assert int(one["threads"]) == 1
     assert int(two["threads"]) == 2
     for key in one.files:
