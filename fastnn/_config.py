@@ -82,7 +82,8 @@ CACHE = _choose_cache()
 def jit(func):
     """Compile a kernel for the CPU, called by other kernels only.
 
-    Cached, our fastmath flags, and no CPython wrapper: Python cannot call it.
+    Cached, our fastmath flags, and no CPython wrapper: Python cannot call it
+    (numba crashes if it does; tests go through ``tests.common.compiled``).
     """
     return numba.njit(**_OPTIONS, **_INTERNAL, cache=CACHE)(func)
 

@@ -517,8 +517,9 @@ def block_pass(data, rows, net, theta, work, out, parallel):
     forward pass runs and writes ``out[rows]``. ``parallel`` is None to run the
     blocks in turn: the parallel driver is then not even compiled (numba prunes
     the branch on the argument's type), which spares small fits seconds of
-    compilation. Returns ``(n_blocks, loss_sum, weight_sum)`` of training, the
-    sums taken in block order.
+    compilation. Parallel kernels run inside :func:`fastnn.cpu.threads.parallel_section`
+    (which also starts numba's threads). Returns ``(n_blocks, loss_sum,
+    weight_sum)`` of training, the sums taken in block order.
     """
     n = rows.shape[0]
     n_blocks = -(-n // capacity(work)[1])
