@@ -36,7 +36,7 @@ PARALLEL_MIN_PARAMS = 1 << 14
 
 
 @jit
-def _step(theta, grad, slot1, slot2, solver, lr):
+def update(theta, grad, slot1, slot2, solver, lr):
     """Apply one gd / sgd / adam update to ``theta`` (or a view of it) in place."""
     if solver.kind == opt_ops.ADAM:
         for p in range(theta.shape[0]):
@@ -55,19 +55,12 @@ def _step(theta, grad, slot1, slot2, solver, lr):
 
 
 @jit
-def optimizer_step(params, grad, solver):
-    """Count a step in ``params.state`` and apply its update to ``params.theta``."""
-    lr = step_size(params.state, solver)
-    _step(params.theta, grad, params.slot1, params.slot2, solver, lr)
-
-
-@jit
 def _descend_chunk(c, grads, n_blocks, layout, params, solver, lr, scale):
     lo = c * UPDATE_CHUNK
     hi = min(lo + UPDATE_CHUNK, params.theta.shape[0])
     grad = finish_gradient(grads, n_blocks, layout, params.theta, lo, hi,
                            solver.alpha, scale)
-    _step(params.theta[lo:hi], grad, params.slot1[lo:hi], params.slot2[lo:hi],
+    update(params.theta[lo:hi], grad, params.slot1[lo:hi], params.slot2[lo:hi],
           solver, lr)
 
 
@@ -93,7 +86,7 @@ def descend(grads, n_blocks, layout, params, solver, lr, scale, parallel):
 
     Each chunk of parameters is read once while in cache; this is
     :func:`fastnn.cpu.network.loss_grad`'s gradient followed by the update of
-    :func:`optimizer_step`, operation for operation. ``parallel`` as in
+    :func:`update`, operation for operation. ``parallel`` as in
     :func:`fastnn.cpu.network.block_pass`.
     """
     n_chunks = -(-params.theta.shape[0] // UPDATE_CHUNK)

@@ -81,7 +81,7 @@ def coefficients(solver):
 
 
 @_device
-def _step(param, grad, slot1, slot2, kind, lr, coefs):
+def param_update(param, grad, slot1, slot2, kind, lr, coefs):
     """``(param, slot1, slot2)`` after a gd / sgd / adam step (Adam: ``lr`` is lr_t)."""
     if kind == opt_ops.ADAM:
         return _adam_step(param, grad, slot1, slot2, lr, coefs[BETA_1],
@@ -91,13 +91,6 @@ def _step(param, grad, slot1, slot2, kind, lr, coefs):
                                  coefs[NESTEROV] != 0.0)
         return param, slot1, slot2
     return _gd_step(param, grad, lr), slot1, slot2
-
-
-@cuda.jit
-def _optimizer_step(theta, grad, slot1, slot2, kind, lr, coefs):
-    for p in range(cuda.grid(1), theta.shape[0], cuda.gridsize(1)):
-        theta[p], slot1[p], slot2[p] = _step(theta[p], grad[p], slot1[p], slot2[p],
-                                             kind, lr, coefs)
 
 
 @cuda.jit
@@ -113,8 +106,8 @@ def update_layer(A_in, D, m, theta, slot1, slot2, offset, alpha, stats, kind, lr
     for t in range(cuda.grid(1), n, cuda.gridsize(1)):
         p = offset + t
         g = network.param_grad(t, A_in, D, m, theta, offset, alpha, sw_sum)
-        theta[p], slot1[p], slot2[p] = _step(theta[p], g, slot1[p], slot2[p], kind,
-                                             lr, coefs)
+        theta[p], slot1[p], slot2[p] = param_update(theta[p], g, slot1[p],
+                                                    slot2[p], kind, lr, coefs)
         if not math.isfinite(theta[p]):
             stats[NON_FINITE] = 1.0
 
@@ -144,20 +137,6 @@ def _clear_scores(stats):
     if cuda.grid(1) == 0:
         stats[VAL_CORRECT] = 0.0
         stats[VAL_WEIGHT] = 0.0
-
-
-def optimizer_step(params, grad, solver):
-    """Count a step in ``params.state`` and apply its update to ``params.theta``.
-
-    The twin of :func:`fastnn.cpu.training.optimizer_step`: ``params`` holds
-    device arrays (``theta``, ``slot1``, ``slot2``) and the host ``state``;
-    ``grad`` is a device array.
-    """
-    lr = schedules.step_size(params.state, solver)
-    launch(_optimizer_step, params.theta.shape[0])(
-        params.theta, grad, params.slot1, params.slot2, solver.kind, lr,
-        coefficients(solver)
-    )
 
 
 def _descend(net, params, solver, lr, coefs, work, m):

@@ -3,10 +3,12 @@
 import inspect
 from types import SimpleNamespace
 
+import numba
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
+from fastnn import _config
 from fastnn.cpu import network, threads, training
 from fastnn.ops import schedules
 from fastnn.ops.bundles import Curves, Data, Params, Validation
@@ -23,7 +25,13 @@ from tests.common import (
 from tests.common import new_state as _new_state
 
 # Internal kernels, called from compiled code (see tests.common.compiled).
-optimizer_step = compiled(training.optimizer_step)
+
+
+@numba.njit(**_config._OPTIONS)
+def optimizer_step(params, grad, solver):
+    """One optimizer step as the fused descent takes it: step size, then update."""
+    lr = training.step_size(params.state, solver)
+    training.update(params.theta, grad, params.slot1, params.slot2, solver, lr)
 _accuracy = compiled(training.accuracy)
 #: What end_of_epoch decides, as tests/naive.py's Stopping names it.
 DECISIONS = {

@@ -38,6 +38,23 @@ def _net(kind, act="tanh", n_features=N_FEATURES):
                         SLOPE, kind == "multiclass", np.float64)
 
 
+@cuda.jit
+def _apply_update(theta, grad, slot1, slot2, kind, lr, coefs):
+    for p in range(cuda.grid(1), theta.shape[0], cuda.gridsize(1)):
+        theta[p], slot1[p], slot2[p] = training.param_update(
+            theta[p], grad[p], slot1[p], slot2[p], kind, lr, coefs
+        )
+
+
+def optimizer_step(params, grad, solver):
+    """One optimizer step as ``update_layer`` takes it: step size, then update."""
+    lr = schedules.step_size(params.state, solver)
+    network.launch(_apply_update, params.theta.shape[0])(
+        params.theta, grad, params.slot1, params.slot2, solver.kind, lr,
+        training.coefficients(solver),
+    )
+
+
 def _to_device(params):
     """``params`` with its arrays on the device (``state`` stays on the host)."""
     return Params(*(cuda.to_device(a) for a in params[:-1]), params.state)
@@ -60,7 +77,7 @@ def test_optimizer_step(solver, nesterov):
     ref, velocity, m, v = theta.copy(), np.zeros(11), np.zeros(11), np.zeros(11)
     for step in range(1, 4):
         grad = rng.normal(size=11)
-        training.optimizer_step(params, cuda.to_device(grad), bundle)
+        optimizer_step(params, cuda.to_device(grad), bundle)
         d_theta = params.theta
         if solver == "gd":
             ref = naive.gd_update(ref, grad, lr)
@@ -84,7 +101,7 @@ def test_optimizer_step_sgd_uses_current_learning_rate():
     """sgd / gd step with ``state[LR]`` (the schedule's), not ``lr_init``."""
     for solver in ("gd", "sgd"):
         params = _to_device(make_params(np.ones(4), 0.01))
-        training.optimizer_step(params, cuda.to_device(np.full(4, 2.0)),
+        optimizer_step(params, cuda.to_device(np.full(4, 2.0)),
                                 make_solver(solver, 1, lr_init=1.0, momentum=0.0))
         assert_allclose(params.theta.copy_to_host(), 1.0 - 0.01 * 2.0,
                         rtol=STEP_RTOL)
