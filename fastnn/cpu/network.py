@@ -100,10 +100,12 @@ def capacity(work):
     return work.sums.shape[1], work.weights.shape[1] // ROW_SLOTS
 
 
-@entry
 def parallel_pays(n_rows, n_features, n_hidden):
     """Whether a batch carries enough work (hidden units x rows) for threads."""
     return n_rows * n_hidden * (n_features + 8) >= PARALLEL_MIN_WORK
+
+
+_parallel_pays = jit(parallel_pays)
 
 
 def block_layout(batch_size, n_features, n_hidden):
@@ -527,7 +529,7 @@ def block_pass(data, rows, net, theta, work, out, parallel):
     if parallel is None:
         for b in range(n_blocks):
             block_task(b, n_blocks, data, rows, net, theta, work, out)
-    elif n_blocks > 1 and parallel_pays(n, lay.n_features, lay.n_hidden):
+    elif n_blocks > 1 and _parallel_pays(n, lay.n_features, lay.n_hidden):
         blocks_in_parallel(n_blocks, data, rows, net, theta, work, out)
     else:
         for b in range(n_blocks):
