@@ -146,10 +146,12 @@ def accuracy(data, val, net, theta, work, parallel):
 
 
 @inline
-def _epoch(data, order, net, solver, params, work, parallel):
-    """One pass over ``order`` in batches; returns the epoch's mean batch loss."""
+def _epoch(data, order, net, solver, params, work, no_out, parallel):
+    """One pass over ``order`` in batches; returns the epoch's mean batch loss.
+
+    ``no_out`` is an empty (0, 0) array: :func:`block_pass`'s training job.
+    """
     n = order.shape[0]
-    no_out = np.empty((0, 0), dtype=params.theta.dtype)
     total = 0.0
     for start in range(0, n, solver.batch_size):
         rows = order[start : min(start + solver.batch_size, n)]
@@ -187,11 +189,12 @@ def train_epochs(data, orders, net, solver, params, work, val, curves, parallel)
     """
     theta, backups, state = params.theta, params.backups, params.state
     n = orders.shape[1]
+    no_out = np.empty((0, 0), dtype=theta.dtype)
     for epoch in range(curves.loss.shape[0]):
         copy(backups[1], backups[0])
         copy(theta, backups[1])
         loss = _epoch(data, orders[epoch % orders.shape[0]], net, solver, params,
-                      work, parallel)
+                      work, no_out, parallel)
         if not (math.isfinite(loss) and _all_finite(theta)):
             copy(backups[0], theta)
             return epoch, DIVERGED
