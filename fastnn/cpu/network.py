@@ -69,6 +69,9 @@ _relu_grad = scalar(act_ops.relu_grad)
 _leaky_relu_grad = scalar(act_ops.leaky_relu_grad)
 _logistic_loss = scalar(specialise(loss_ops.logistic_loss, log=fastmath.log))
 _softmax_loss_term = scalar(specialise(loss_ops.softmax_loss_term, log=fastmath.log))
+_output_delta = scalar(loss_ops.output_delta)
+_objective = scalar(loss_ops.objective)
+_regularised_gradient = scalar(loss_ops.regularised_gradient)
 unpack = jit(layout_ops.unpack)
 
 
@@ -419,7 +422,7 @@ def backward_block(YT, sw, net, theta, blas, XB, A1T, A2T, D1T, grads):
     gW1, gb1, gW2, gb2 = unpack(net.layout, grads)
     for c in range(o):
         for r in range(m):
-            A2T[c, r] = (A2T[c, r] - YT[c, r]) * sw[r]
+            A2T[c, r] = _output_delta(A2T[c, r], YT[c, r], sw[r])
         gb2[c] = total(A2T[c])
     if blas:
         gemm(A1T, False, A2T, True, gW2)
@@ -574,14 +577,19 @@ def predict_proba(X, net, theta, out, parallel):
 
 
 @jit
-def penalty(layout, theta, alpha):
-    """``alpha ||W||^2 / 2`` over the weights (not the intercepts).
+def squared_weights(layout, theta):
+    """``||W||^2`` over the weights (not the intercepts), for the L2 penalty.
 
     Computed even when ``alpha`` is 0, as MLPClassifier does: weights whose squares
     overflow then give a nan loss, which stops a diverging fit early.
     """
-    return 0.5 * alpha * (_squares(theta[: layout.b1])
-                          + _squares(theta[layout.w2 : layout.b2]))
+    return _squares(theta[: layout.b1]) + _squares(theta[layout.w2 : layout.b2])
+
+
+@jit
+def objective(layout, theta, alpha, loss_sum, weight_sum):
+    """The batch objective (:func:`fastnn.ops.losses.objective`) at ``theta``."""
+    return _objective(loss_sum, alpha, squared_weights(layout, theta), weight_sum)
 
 
 @jit_sum
@@ -622,7 +630,7 @@ def finish_gradient(grads, n_blocks, layout, theta, lo, hi, alpha, scale):
 def _scale(g, theta, alpha, scale):
     """``g = (g + alpha theta) / scale``."""
     for q in range(g.shape[0]):
-        g[q] = (g[q] + alpha * theta[q]) / scale
+        g[q] = _regularised_gradient(g[q], alpha, theta[q], scale)
 
 
 @entry
@@ -638,4 +646,4 @@ def loss_grad(data, rows, net, theta, alpha, work, grad, parallel):
                                                 no_out, parallel)
     copy(finish_gradient(work.grads, n_blocks, net.layout, theta, 0,
                          theta.shape[0], alpha, weight_sum), grad)
-    return (loss_sum + penalty(net.layout, theta, alpha)) / weight_sum
+    return objective(net.layout, theta, alpha, loss_sum, weight_sum)

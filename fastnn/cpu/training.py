@@ -19,7 +19,7 @@ from ..ops import schedules
 from ..ops.bundles import Params, Solver
 from ..ops.layout import Layout
 from ..ops.schedules import CONVERGED, DIVERGED, LR_TOO_SMALL, RUNNING
-from .network import block_pass, capacity, copy, finish_gradient, penalty
+from .network import block_pass, capacity, copy, finish_gradient, objective
 
 _gd_step = scalar(opt_ops.gd_step)
 _sgd_step = scalar(opt_ops.sgd_step)
@@ -158,8 +158,8 @@ def _epoch(data, order, net, solver, params, work, no_out, parallel):
         n_blocks, loss_sum, weight_sum = block_pass(
             data, rows, net, params.theta, work, no_out, parallel
         )
-        loss_sum += penalty(net.layout, params.theta, solver.alpha)
-        total += loss_sum / weight_sum * rows.shape[0]
+        total += objective(net.layout, params.theta, solver.alpha, loss_sum,
+                           weight_sum) * rows.shape[0]
         lr = step_size(params.state, solver)
         descend(work.grads, n_blocks, net.layout, params, solver, lr, weight_sum,
                 parallel)

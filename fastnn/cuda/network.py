@@ -74,6 +74,9 @@ _relu_grad = _device(act_ops.relu_grad)
 _leaky_relu_grad = _device(act_ops.leaky_relu_grad)
 _logistic_loss = _device(specialise(loss_ops.logistic_loss, log=math.log))
 _softmax_loss_term = _device(specialise(loss_ops.softmax_loss_term, log=math.log))
+_output_delta = _device(loss_ops.output_delta)
+_objective = _device(loss_ops.objective)
+_regularised_gradient = _device(loss_ops.regularised_gradient)
 _mix = _device(perm_ops.mix)
 _permute = _device(specialise(perm_ops.permute, mix=_mix))
 
@@ -285,7 +288,7 @@ def output_forward(Y, sample_weight, samples, A1, W2, b2, softmax, eps, mode, A2
                 loss += _softmax_loss_term(A2[r, c], Y[i, c], eps)
             else:
                 loss += _logistic_loss(A2[r, c], Y[i, c], eps)
-            A2[r, c] = (A2[r, c] - Y[i, c]) * w
+            A2[r, c] = _output_delta(A2[r, c], Y[i, c], w)
         row_a[r] = loss * w
 
 
@@ -341,7 +344,7 @@ def batch_loss(row_a, row_b, m, W1, W2, alpha, partials, stats):
             a += partials[0, k]
             b += partials[1, k]
             q += partials[2, k]
-        loss = (a + 0.5 * alpha * q) / b
+        loss = _objective(a, alpha, q, b)
         stats[BATCH_WEIGHT] = b
         stats[BATCH_LOSS] = loss
         stats[EPOCH_LOSS] += loss * m
@@ -392,11 +395,11 @@ def param_grad(t, A_in, D, m, theta, offset, alpha, sw_sum):
         j = t - k * n_out
         for r in range(m):
             s += A_in[r, k] * D[r, j]
-        return (s + alpha * theta[offset + t]) / sw_sum
+        return _regularised_gradient(s, alpha, theta[offset + t], sw_sum)
     c = t - n_in * n_out
     for r in range(m):
         s += D[r, c]
-    return s / sw_sum
+    return _regularised_gradient(s, 0.0, 0.0, sw_sum)
 
 
 @cuda.jit

@@ -30,3 +30,29 @@ def softmax_loss_term(p, y, eps):
     # ``y`` may be an unsigned integer: negate the logarithm, never ``y``.
     loss = y * -log(q)
     return loss if p == p else p
+
+
+def output_delta(p, y, weight):
+    """The output delta ``(p - y) * weight`` of one output and sample.
+
+    ``A2 - Y`` because logistic and softmax outputs are the canonical links of
+    the (binary or categorical) cross-entropy; weighted by the sample weight.
+    """
+    return (p - y) * weight
+
+
+def objective(loss_sum, alpha, squared_weights, weight_sum):
+    """MLPClassifier's batch objective: mean weighted loss plus L2 penalty.
+
+    ``(sum(sw * l) + alpha ||W||^2 / 2) / sum(sw)``, the penalty over the weights
+    only (not the intercepts).
+    """
+    return (loss_sum + 0.5 * alpha * squared_weights) / weight_sum
+
+
+def regularised_gradient(grad_sum, alpha, weight, weight_sum):
+    """One weight's gradient: ``(sum over rows + alpha w) / sum(sw)``.
+
+    Intercepts take ``alpha = 0``.
+    """
+    return (grad_sum + alpha * weight) / weight_sum
