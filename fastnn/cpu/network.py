@@ -57,6 +57,8 @@ NARROW_INPUTS = 32
 ROW_SLOTS = 3
 #: Multiply-adds per batch under which one thread beats waking the others.
 PARALLEL_MIN_WORK = 1 << 18
+#: Parameters from which the optimizer update runs on several threads.
+PARALLEL_MIN_PARAMS = 1 << 14
 
 _exp = fastmath.exp
 _logistic = scalar(specialise(act_ops.logistic, exp=fastmath.exp))
@@ -131,8 +133,6 @@ def parallelism(layout, batch_size, n_threads):
     threads to use and either the blocks or the parameter update of a batch
     carry enough work for them; else ``n_threads``.
     """
-    from .training import PARALLEL_MIN_PARAMS
-
     d, h = layout.n_features, layout.n_hidden
     n_blocks, _ = block_layout(batch_size, d, h)
     blocks_pay = n_blocks > 1 and parallel_pays(batch_size, d, h)

@@ -19,7 +19,14 @@ from ..ops import schedules
 from ..ops.bundles import Params, Solver
 from ..ops.layout import Layout
 from ..ops.schedules import CONVERGED, DIVERGED, LR_TOO_SMALL, RUNNING
-from .network import block_pass, capacity, copy, finish_gradient, objective
+from .network import (
+    PARALLEL_MIN_PARAMS,
+    block_pass,
+    capacity,
+    copy,
+    finish_gradient,
+    objective,
+)
 
 _gd_step = scalar(opt_ops.gd_step)
 _sgd_step = scalar(opt_ops.sgd_step)
@@ -28,11 +35,10 @@ step_size = jit(schedules.step_size)
 end_of_epoch = jit(schedules.end_of_epoch)
 
 
-#: Parameters per chunk of the fused gradient + update pass, and the parameter
-#: count from which the chunks run on several threads (elementwise, so the
-#: result does not depend on the thread count).
+#: Parameters per chunk of the fused gradient + update pass (from
+#: :data:`~fastnn.cpu.network.PARALLEL_MIN_PARAMS` parameters the chunks run on
+#: several threads; elementwise, so the result does not depend on their number).
 UPDATE_CHUNK = 4096
-PARALLEL_MIN_PARAMS = 1 << 14
 
 
 @jit

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
-from fastnn.cpu import network, threads, training
+from fastnn.cpu import network, threads
 from fastnn.ops import layout as layout_ops
 from fastnn.ops.bundles import Data
 from fastnn.ops.layout import Layout
@@ -427,7 +427,7 @@ def test_parallelism_is_none_for_one_thread_or_little_work():
     assert network.parallelism(Layout.of(*WIDE, 3), 600, 4) == 4
     # Many parameters: the parallel update pays even for a one-block batch.
     big = Layout.of(128, 128, 3)
-    assert big.size >= training.PARALLEL_MIN_PARAMS
+    assert big.size >= network.PARALLEL_MIN_PARAMS
     assert network.parallelism(big, 1, 2) == 2
 
 
