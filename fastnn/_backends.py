@@ -62,10 +62,10 @@ class CPUBackend:
                 orders = train_rows[np.newaxis, :]
             curves = Curves.empty(chunk)
             with threads.parallel_section(blas) as n_threads:
-                parallel = network.parallelism(net.layout, solver.batch_size,
-                                               n_threads)
                 args = (data, orders, net, solver, params, work, val, curves,
-                        parallel)
+                        network.parallelism(net.layout, solver.batch_size,
+                                            n_threads),
+                        network.update_parallelism(net.layout, n_threads))
                 announce(training.train_epochs, args)
                 done, status = training.train_epochs(*args)
             return done, status, curves

@@ -7,6 +7,7 @@ or predict can need, so that an image or a cluster bootstrap can bake the cache
 once; :func:`will_compile` lets a verbose fit say that it is about to compile.
 """
 
+import itertools
 import time
 import warnings
 
@@ -51,7 +52,7 @@ def _tiny_problem(dtype):
     return data, net
 
 
-def _fit_signatures(dtype, parallel, early_stopping):
+def _fit_signatures(dtype, parallel, parallel_update, early_stopping):
     data, net = _tiny_problem(dtype)
     lay = net.layout
     rows = np.arange(64, dtype=np.int32)
@@ -66,7 +67,9 @@ def _fit_signatures(dtype, parallel, early_stopping):
     val = (Validation(rows[:16].copy(), np.empty((64, 2), dtype=dtype), False)
            if early_stopping else None)
     training.train_epochs(data, rows[np.newaxis, 16:], net, solver, params, work,
-                          val, Curves.empty(1), parallel)
+                          val, Curves.empty(1), parallel, parallel_update)
+    if parallel_update is not None:
+        return  # prediction and L-BFGS do not update in parallel
     network.predict_proba(data.X, net, theta, np.empty((64, 2), dtype=dtype),
                           parallel)
     if not early_stopping:  # lbfgs: one full-batch loss and gradient
@@ -77,11 +80,11 @@ def _fit_signatures(dtype, parallel, early_stopping):
 def precompile(verbose=True):
     """Compile (or load from the cache) every CPU kernel a fit or predict can use.
 
-    Covers both float dtypes, serial and multithreaded batches, with and without
-    early stopping, L-BFGS and prediction: afterwards no fit of either dtype
-    compiles anything (data sets of 2**31 rows or more, which index with 64-bit
-    integers, excepted). Run it where the Numba cache will be read, e.g. while
-    building an image (``python -m fastnn compile``).
+    Covers both float dtypes, serial and multithreaded blocks and parameter
+    updates, with and without early stopping, L-BFGS and prediction: afterwards
+    no fit of either dtype compiles anything (data sets of 2**31 rows or more,
+    which index with 64-bit integers, excepted). Run it where the Numba cache
+    will be read, e.g. while building an image (``python -m fastnn compile``).
 
     Parameters
     ----------
@@ -96,16 +99,18 @@ def precompile(verbose=True):
     start = time.perf_counter()
     with warnings.catch_warnings(), threads.parallel_section(True) as n_threads:
         warnings.simplefilter("ignore")
-        for dtype in DTYPES:
-            for parallel in (None, max(2, n_threads)):
-                for early_stopping in (False, True):
-                    tic = time.perf_counter()
-                    _fit_signatures(dtype, parallel, early_stopping)
-                    if verbose:
-                        print(f"{np.dtype(dtype).name} "
-                              f"{'serial' if parallel is None else 'multithreaded'}"
-                              f"{', early stopping' if early_stopping else ''}: "
-                              f"{time.perf_counter() - tic:.2f} s", flush=True)
+        threads_or_none = (None, max(2, n_threads))
+        for dtype, parallel, update, early_stopping in itertools.product(
+            DTYPES, threads_or_none, threads_or_none, (False, True)
+        ):
+            tic = time.perf_counter()
+            _fit_signatures(dtype, parallel, update, early_stopping)
+            if verbose:
+                print(f"{np.dtype(dtype).name} "
+                      f"{'serial' if parallel is None else 'multithreaded'} blocks, "
+                      f"{'serial' if update is None else 'multithreaded'} update"
+                      f"{', early stopping' if early_stopping else ''}: "
+                      f"{time.perf_counter() - tic:.2f} s", flush=True)
     total = time.perf_counter() - start
     if verbose:
         print(f"fastnn kernels ready in {total:.2f} s (Numba cache: "

@@ -129,14 +129,23 @@ def block_layout(batch_size, n_features, n_hidden):
 def parallelism(layout, batch_size, n_threads):
     """The ``parallel`` argument of the kernels for batches of ``batch_size`` rows.
 
-    None (serial, and the parallel drivers never compiled) unless there are
-    threads to use and either the blocks or the parameter update of a batch
-    carry enough work for them; else ``n_threads``.
+    None (serial, and the parallel block driver never compiled) unless there are
+    threads to use and a batch's blocks carry enough work for them; else
+    ``n_threads``.
     """
     d, h = layout.n_features, layout.n_hidden
     n_blocks, _ = block_layout(batch_size, d, h)
-    blocks_pay = n_blocks > 1 and parallel_pays(batch_size, d, h)
-    if n_threads > 1 and (blocks_pay or layout.size >= PARALLEL_MIN_PARAMS):
+    if n_threads > 1 and n_blocks > 1 and parallel_pays(batch_size, d, h):
+        return int(n_threads)
+    return None
+
+
+def update_parallelism(layout, n_threads):
+    """The ``parallel_update`` argument of the epoch loop: None or ``n_threads``.
+
+    Threads for the optimizer update from :data:`PARALLEL_MIN_PARAMS` parameters.
+    """
+    if n_threads > 1 and layout.size >= PARALLEL_MIN_PARAMS:
         return int(n_threads)
     return None
 

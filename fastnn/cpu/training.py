@@ -20,7 +20,6 @@ from ..ops.bundles import Params, Solver
 from ..ops.layout import Layout
 from ..ops.schedules import CONVERGED, DIVERGED, LR_TOO_SMALL, RUNNING
 from .network import (
-    PARALLEL_MIN_PARAMS,
     block_pass,
     capacity,
     copy,
@@ -87,23 +86,20 @@ def _descend_in_parallel(grads, n_blocks, layout, params, solver, lr, scale):
 
 
 @inline
-def descend(grads, n_blocks, layout, params, solver, lr, scale, parallel):
+def descend(grads, n_blocks, layout, params, solver, lr, scale, parallel_update):
     """Gradient from the blocks' partial ``grads`` and the optimizer step, fused.
 
     Each chunk of parameters is read once while in cache; this is
     :func:`fastnn.cpu.network.loss_grad`'s gradient followed by the update of
-    :func:`update`, operation for operation. ``parallel`` as in
-    :func:`fastnn.cpu.network.block_pass`.
+    :func:`update`, operation for operation. ``parallel_update`` is None (one
+    thread; the parallel driver is not compiled) or a thread count
+    (:func:`fastnn.cpu.network.update_parallelism`).
     """
-    n_chunks = -(-params.theta.shape[0] // UPDATE_CHUNK)
-    if parallel is None:
-        for c in range(n_chunks):
+    if parallel_update is None:
+        for c in range(-(-params.theta.shape[0] // UPDATE_CHUNK)):
             _descend_chunk(c, grads, n_blocks, layout, params, solver, lr, scale)
-    elif params.theta.shape[0] >= PARALLEL_MIN_PARAMS:
-        _descend_in_parallel(grads, n_blocks, layout, params, solver, lr, scale)
     else:
-        for c in range(n_chunks):
-            _descend_chunk(c, grads, n_blocks, layout, params, solver, lr, scale)
+        _descend_in_parallel(grads, n_blocks, layout, params, solver, lr, scale)
 
 
 @jit
@@ -152,7 +148,8 @@ def accuracy(data, val, net, theta, work, parallel):
 
 
 @inline
-def _epoch(data, order, net, solver, params, work, no_out, parallel):
+def _epoch(data, order, net, solver, params, work, no_out, parallel,
+           parallel_update):
     """One pass over ``order`` in batches; returns the epoch's mean batch loss.
 
     ``no_out`` is an empty (0, 0) array: :func:`block_pass`'s training job.
@@ -168,12 +165,13 @@ def _epoch(data, order, net, solver, params, work, no_out, parallel):
                            weight_sum) * rows.shape[0]
         lr = step_size(params.state, solver)
         descend(work.grads, n_blocks, net.layout, params, solver, lr, weight_sum,
-                parallel)
+                parallel_update)
     return total / n
 
 
 @entry
-def train_epochs(data, orders, net, solver, params, work, val, curves, parallel):
+def train_epochs(data, orders, net, solver, params, work, val, curves, parallel,
+                 parallel_update):
     """Run up to ``len(curves.loss)`` epochs; return ``(n_epochs_run, status)``.
 
     ``orders[e % len(orders)]`` is the order in which epoch ``e`` visits the
@@ -191,7 +189,9 @@ def train_epochs(data, orders, net, solver, params, work, val, curves, parallel)
     ``e`` diverges the last weights known to give a finite loss are those that
     started epoch ``e - 1`` (``params.backups[0]``): they are restored.
     (Diverging in the fit's first epoch restores the initial weights; the
-    caller raises.) ``parallel`` as in :func:`fastnn.cpu.network.block_pass`.
+    caller raises.) ``parallel`` as in :func:`fastnn.cpu.network.block_pass`,
+    ``parallel_update`` as in :func:`descend`: each is None, and its parallel
+    driver never compiled, unless the fit's shapes make threads pay.
     """
     theta, backups, state = params.theta, params.backups, params.state
     n = orders.shape[1]
@@ -200,7 +200,7 @@ def train_epochs(data, orders, net, solver, params, work, val, curves, parallel)
         copy(backups[1], backups[0])
         copy(theta, backups[1])
         loss = _epoch(data, orders[epoch % orders.shape[0]], net, solver, params,
-                      work, no_out, parallel)
+                      work, no_out, parallel, parallel_update)
         if not (math.isfinite(loss) and _all_finite(theta)):
             copy(backups[0], theta)
             return epoch, DIVERGED

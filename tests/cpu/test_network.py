@@ -425,10 +425,14 @@ def test_parallelism_is_none_for_one_thread_or_little_work():
     assert network.parallelism(layout, 300, 2) is None  # one block, little work
     assert network.parallelism(Layout.of(*WIDE, 3), 600, 1) is None  # one thread
     assert network.parallelism(Layout.of(*WIDE, 3), 600, 4) == 4
-    # Many parameters: the parallel update pays even for a one-block batch.
+    # Many parameters: the parallel update pays even for a one-block batch, whose
+    # blocks run serially.
     big = Layout.of(128, 128, 3)
     assert big.size >= network.PARALLEL_MIN_PARAMS
-    assert network.parallelism(big, 1, 2) == 2
+    assert network.parallelism(big, 1, 2) is None
+    assert network.update_parallelism(big, 2) == 2
+    assert network.update_parallelism(big, 1) is None
+    assert network.update_parallelism(Layout.of(*WIDE, 3), 2) is None
 
 
 @pytest.mark.parametrize("shape", [NARROW, NARROW_BLAS, LOOPS_PARALLEL, WIDE],
@@ -643,7 +647,7 @@ _PREDICT_AFTER_FIT = textwrap.dedent(
                                       make_solver("adam", batch, lr_init=0.01),
                                       params, network.workspace(net.layout, batch,
                                                                 dtype),
-                                      None, Curves.empty(2), parallel)
+                                      None, Curves.empty(2), parallel, parallel)
                 fitted = params.theta
             elif step == "loss_grad":
                 network.loss_grad(data, rows, net, theta,

@@ -403,7 +403,8 @@ def _train(X, Y, sw, orders, theta, n_epochs, act, softmax, alpha, solver,
     # loaded from the cache rely on it).
     with threads.parallel_section(network.use_blas(X.shape[1], n_hidden)):
         done, status = training.train_epochs(Data(X, Y, sw), orders, net, bundle,
-                                             params, work, val, curves, parallel)
+                                             params, work, val, curves, parallel,
+                                             parallel)
     assert status in STATUSES
     return SimpleNamespace(done=done, status=status, params=params,
                            **params._asdict(), curve=curves.loss,
@@ -708,7 +709,7 @@ def test_train_epochs_serial_and_parallel_are_bit_identical(solver, nesterov, sh
                n_hidden=shape[1], parallel=parallel, val_rows=val_rows)
         for parallel in (None, 2)
     )
-    assert (layout.size >= training.PARALLEL_MIN_PARAMS) == (shape == (128, 128))
+    assert (layout.size >= network.PARALLEL_MIN_PARAMS) == (shape == (128, 128))
     assert (serial.done, serial.status) == (3, schedules.RUNNING)
     assert (threaded.done, threaded.status) == (serial.done, serial.status)
     assert np.isfinite(serial.curve).all()

@@ -178,7 +178,7 @@ def _cpu_train(X, Y, sw, orders, theta, n_epochs, act, softmax, alpha, solver,
                     np.full(n_epochs, np.nan))
     work = cpu_network.workspace(net.layout, batch_size, X.dtype)
     done, status = cpu_training.train_epochs(Data(X, Y, sw), orders, net, bundle,
-                                             params, work, val, curves, None)
+                                             params, work, val, curves, None, None)
     return SimpleNamespace(done=done, status=status, curve=curves.loss,
                            val_scores=curves.score, new_lr=curves.new_lr,
                            **params._asdict())
