@@ -462,9 +462,11 @@ class ShallowNNClassifier(ClassifierMixin, BaseShallowNN):
     def _sample_weight(self, sample_weight, X, y):
         """``sample_weight`` times the weights of ``class_weight``."""
         sw = check_sample_weight(sample_weight, X)
-        if self.class_weight is not None:
-            sw = sw * compute_sample_weight(self.class_weight, y)
-        return np.ascontiguousarray(sw, dtype=sw.dtype)
+        if self.class_weight is None:
+            return sw
+        # compute_sample_weight is float64: back to X's dtype, as the kernels take.
+        return np.ascontiguousarray(sw * compute_sample_weight(self.class_weight, y),
+                                    dtype=sw.dtype)
 
     def _softmax_output(self):
         """Softmax for multiclass targets; one logistic per output otherwise."""

@@ -587,3 +587,24 @@ def test_binarize_matches_label_binarizer(y):
     Y = clf._binarize(y)
     assert Y.dtype == np.uint8
     assert_array_equal(Y, clf._label_binarizer.transform(y))
+
+
+def test_float32_class_weight_trains_in_float32_like_sample_weight():
+    from sklearn.utils.class_weight import compute_sample_weight
+
+    X, y = _data(n_classes=3)
+    X = X.astype(np.float32)
+    params = dict(max_iter=5, random_state=0)
+    weighted = ShallowNNClassifier(6, class_weight="balanced", **params).fit(X, y)
+    sw = compute_sample_weight("balanced", y).astype(np.float32)
+    explicit = ShallowNNClassifier(6, **params).fit(X, y, sample_weight=sw)
+    for a, b in zip(weighted.coefs_ + weighted.intercepts_,
+                    explicit.coefs_ + explicit.intercepts_, strict=True):
+        assert a.dtype == np.float32
+        assert_array_equal(a, b)
+    # Sample weights reach the kernels in X's dtype: no float64-weights variant
+    # of the float32 kernels is compiled (precompile would not cover it).
+    from fastnn.cpu import training
+
+    data_types = {sig[0] for sig in training.train_epochs.signatures}
+    assert all(str(t).count("float32") in (0, 2) for t in data_types), data_types
