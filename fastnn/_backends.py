@@ -11,7 +11,7 @@ import numpy as np
 
 from . import _device, _validation
 from .cpu import network, threads, training
-from .ops.bundles import Curves, Data, Params, Validation
+from .ops.bundles import Curves, Data, Params, Validation, row_indices
 
 #: Rows from which a CUDA-fitted model predicts host arrays on the GPU: below it
 #: the copies to and from the device cost more than the CPU kernels take.
@@ -75,8 +75,7 @@ class CPUBackend:
     def loss_grad(self, data, net, alpha, announce):
         """``f(theta) -> (loss, grad)`` of the full batch, for L-BFGS."""
         X = data.X
-        rows = np.arange(X.shape[0], dtype=np.int32 if X.shape[0] < 2**31
-                         else np.intp)
+        rows = row_indices(X.shape[0])
         blas = network.use_blas(X.shape[1], net.layout.n_hidden)
         work = network.workspace(net.layout, X.shape[0], X.dtype)
         grad = np.empty(net.layout.size, dtype=X.dtype)

@@ -20,7 +20,7 @@ from ._lbfgs import fit_lbfgs
 from .ops import activations as act_ops
 from .ops import optimizers as opt_ops
 from .ops import schedules
-from .ops.bundles import Data, Network, Params, Solver
+from .ops.bundles import Data, Network, Params, Solver, row_indices
 from .ops.layout import Layout
 
 
@@ -155,7 +155,7 @@ class BaseShallowNN(BaseEstimator):
             if self.validation_scores_ is None:  # warm start that turned it on
                 self.validation_scores_ = []
         else:
-            train_rows = _early_stopping.rows(data.X.shape[0])
+            train_rows = row_indices(data.X.shape[0])
             val_rows = train_rows[:0]
         params = self._resumed_state(theta, incremental)
         setup = _epochs.Setup(

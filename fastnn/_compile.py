@@ -16,7 +16,15 @@ import numpy as np
 
 from .cpu import network, threads, training
 from .ops import schedules
-from .ops.bundles import Curves, Data, Network, Params, Solver, Validation
+from .ops.bundles import (
+    Curves,
+    Data,
+    Network,
+    Params,
+    Solver,
+    Validation,
+    row_indices,
+)
 from .ops.layout import Layout
 
 #: Float dtypes a fit trains in.
@@ -55,7 +63,7 @@ def _tiny_problem(dtype):
 def _fit_signatures(dtype, parallel, parallel_update, early_stopping):
     data, net = _tiny_problem(dtype)
     lay = net.layout
-    rows = np.arange(64, dtype=np.int32)
+    rows = row_indices(64)
     theta = np.random.RandomState(1).uniform(-0.5, 0.5, lay.size).astype(dtype)
     state = np.zeros(schedules.N_STATE)
     state[schedules.LR], state[schedules.BEST] = 0.01, np.inf

@@ -2,14 +2,7 @@
 
 import numpy as np
 
-
-def rows(n):
-    """``arange(n)`` as the kernels' row indices: int32 while it fits.
-
-    Half the memory of ``intp`` for the index arrays of a fit (P3's peak memory);
-    only data sets of 2**31 rows or more compile the ``intp`` kernels.
-    """
-    return np.arange(n, dtype=np.int32 if n < 2**31 else np.intp)
+from .ops.bundles import row_indices
 
 
 def validation_split(Y, validation_fraction, random_state):
@@ -25,7 +18,7 @@ def validation_split(Y, validation_fraction, random_state):
     from sklearn.model_selection import train_test_split
 
     train, val = train_test_split(
-        rows(Y.shape[0]),
+        row_indices(Y.shape[0]),
         random_state=random_state,
         test_size=validation_fraction,
         stratify=stratify,

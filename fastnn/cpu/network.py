@@ -32,7 +32,7 @@ from .._config import entry, inline, jit, jit_sum, pjit, scalar, specialise
 from ..ops import activations as act_ops
 from ..ops import layout as layout_ops
 from ..ops import losses as loss_ops
-from ..ops.bundles import Data, Network
+from ..ops.bundles import Data, Network, row_indices
 from ..ops.layout import Layout
 from . import fastmath
 from .blas import gemm
@@ -293,7 +293,6 @@ def _gather_inputs(X, rows, xbuf, blas):
     hand loops, which vectorise over rows.
     """
     m, d = rows.shape[0], X.shape[1]
-    start = _consecutive(rows)
     if blas:
         XB = xbuf[: m * d].reshape((m, d))
         for r in range(m):
@@ -302,6 +301,7 @@ def _gather_inputs(X, rows, xbuf, blas):
                 XB[r, k] = X[i, k]
         return XB
     XT = xbuf[: d * m].reshape((d, m))
+    start = _consecutive(rows)
     if start >= 0:
         # Indexing a view from 0 spares numba's negative-index wraparound.
         Xs = X[start : start + m]
@@ -555,7 +555,7 @@ def block_pass(data, rows, net, theta, work, out, parallel):
     return n_blocks, loss_sum, weight_sum
 
 
-#: Most rows that :func:`predict_proba` hands to one :func:`block_pass`.
+#: Most rows :func:`predict_proba` runs through one workspace at a time.
 PREDICT_ROWS = 1 << 14
 
 
@@ -569,7 +569,7 @@ def predict_proba(X, net, theta, out, parallel):
     n, d = X.shape
     h = net.layout.n_hidden
     chunk = min(n, PREDICT_ROWS)
-    rows = np.arange(n, dtype=np.int32 if n < 2**31 else np.intp)
+    rows = row_indices(n)
     data = Data(X, np.empty((0, net.layout.n_outputs), dtype=np.uint8),
                 np.empty(0, dtype=X.dtype))
     work = workspace(net.layout, chunk, X.dtype)
