@@ -3,7 +3,9 @@
 A concrete estimator (:class:`fastnn.ShallowNNClassifier`) supplies its public
 face and the parts that depend on its targets: how ``y`` becomes the 0/1 or
 real-valued matrix ``Y`` the kernels train on (:meth:`_encode_targets`), the
-output function (:meth:`_softmax_output`) and sample weights from its options.
+output function (:meth:`_out_activation`), sample weights from its options
+(:meth:`_sample_weight`) and whether every validation prediction counts as
+right (:meth:`_trivial_score`).
 Everything else (validation, initialisation, the backend, the solvers and their
 bookkeeping) is here and in the modules it calls.
 """
@@ -18,6 +20,7 @@ from . import _backends, _early_stopping, _epochs, _initialization
 from ._compile import will_compile
 from ._lbfgs import fit_lbfgs
 from .ops import activations as act_ops
+from .ops import losses as loss_ops
 from .ops import optimizers as opt_ops
 from .ops import schedules
 from .ops.bundles import Data, Network, Params, Solver, row_indices
@@ -54,10 +57,10 @@ class BaseShallowNN(BaseEstimator):
         return self
 
     def _initialize(self, n_features, n_outputs, dtype):
-        """Initial weights and fitted attributes, as MLPClassifier sets them."""
+        """Initial weights and fitted attributes, as MLP sets them."""
         self.n_outputs_ = n_outputs
         self.n_layers_ = 3
-        self.out_activation_ = "softmax" if self._softmax_output() else "logistic"
+        self.out_activation_ = self._out_activation()
         logistic = act_ops.CODES[self.activation] == act_ops.LOGISTIC
         layout = Layout.of(n_features, self.n_hidden, n_outputs)
         theta = _initialization.glorot_uniform(self._random_state, layout, logistic,
@@ -87,7 +90,7 @@ class BaseShallowNN(BaseEstimator):
             layout=self._layout(),
             activation=act_ops.CODES[self.activation],
             slope=float(self.negative_slope),
-            softmax=self.out_activation_ == "softmax",
+            output=loss_ops.OUTPUTS[self.out_activation_],
             eps=float(np.finfo(dtype).eps),
         )
 

@@ -468,9 +468,10 @@ class ShallowNNClassifier(ClassifierMixin, BaseShallowNN):
         return np.ascontiguousarray(sw * compute_sample_weight(self.class_weight, y),
                                     dtype=sw.dtype)
 
-    def _softmax_output(self):
+    def _out_activation(self):
         """Softmax for multiclass targets; one logistic per output otherwise."""
-        return self._label_binarizer.y_type_ == "multiclass"
+        multiclass = self._label_binarizer.y_type_ == "multiclass"
+        return "softmax" if multiclass else "logistic"
 
     def _trivial_score(self):
         """Whether every prediction is right: one class (MLP then scores 1.0)."""

@@ -11,6 +11,7 @@ import numpy as np
 
 from fastnn import _config
 from fastnn.ops import activations as act_ops
+from fastnn.ops import losses as loss_ops
 from fastnn.ops import optimizers as opt_ops
 from fastnn.ops import schedules
 from fastnn.ops.bundles import Network, Params, Solver
@@ -32,17 +33,21 @@ def new_state(lr_init):
     return state
 
 
-def make_network(n_features, n_hidden, n_outputs, act, slope, softmax, dtype):
+def make_network(n_features, n_hidden, n_outputs, act, slope, output, dtype):
     """The :class:`~fastnn.ops.bundles.Network` of these layer sizes and functions.
 
-    ``act`` is a name of :data:`fastnn.ops.activations.CODES`; ``eps`` is the
-    machine epsilon of ``dtype``, as the estimator clips the log-loss.
+    ``act`` is a name of :data:`fastnn.ops.activations.CODES`; ``output`` a name
+    of :data:`fastnn.ops.losses.OUTPUTS`, or a bool: softmax (True) or logistic
+    (False). ``eps`` is the machine epsilon of ``dtype``, as the estimator clips
+    the log-loss.
     """
+    if isinstance(output, (bool, np.bool_)):
+        output = "softmax" if output else "logistic"
     return Network(
         layout=Layout.of(n_features, n_hidden, n_outputs),
         activation=act_ops.CODES[act],
         slope=float(slope),
-        softmax=bool(softmax),
+        output=loss_ops.OUTPUTS[output],
         eps=float(np.finfo(dtype).eps),
     )
 

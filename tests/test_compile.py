@@ -43,8 +43,9 @@ def test_compile_command_bakes_every_kernel_a_fit_needs(tmp_path):
         [sys.executable, "-m", "fastnn", "compile"], capture_output=True, text=True,
         check=True, timeout=900, env={**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)},
     ).stdout
-    for group in ("float64 serial blocks, serial update",
-                  "float32 multithreaded blocks, multithreaded update, early stopping"):
+    for group in ("classifier float64 serial blocks, serial update",
+                  "regressor float32 multithreaded blocks, multithreaded update, "
+                  "early stopping"):
         assert group in out
     assert "fastnn kernels ready in" in out
     # Fits of both dtypes, serial and multithreaded, with early stopping and

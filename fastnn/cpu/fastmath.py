@@ -9,6 +9,7 @@ vectorises (~1 ns). Each stays within a few ulp of libm over its whole domain;
 
 import math
 
+import numpy as np
 from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
@@ -119,7 +120,8 @@ def log(x):
     nan and negative ``x``, -inf for 0, inf for inf (subnormals are not handled:
     every caller clips probabilities to at least the machine epsilon).
     """
-    bits = _as_int64(float(x))
+    x = np.float64(x)  # the bit manipulations below are float64's
+    bits = _as_int64(x)
     e = ((bits >> 52) & 0x7FF) - 1023
     m = _as_float64((bits & 0xFFFFFFFFFFFFF) | (1023 << 52))
     big = m > _SQRT2

@@ -1,4 +1,4 @@
-"""Forward pass, log-loss and backprop of the one-hidden-layer network (CPU).
+"""Forward pass, loss and backprop of the one-hidden-layer network (CPU).
 
 Parameters live in one flat vector ``theta`` (:mod:`fastnn.ops.layout`), so
 optimizers and L-BFGS see a single array.
@@ -71,6 +71,9 @@ _relu_grad = scalar(act_ops.relu_grad)
 _leaky_relu_grad = scalar(act_ops.leaky_relu_grad)
 _logistic_loss = scalar(specialise(loss_ops.logistic_loss, log=fastmath.log))
 _softmax_loss_term = scalar(specialise(loss_ops.softmax_loss_term, log=fastmath.log))
+_squared_error_term = scalar(loss_ops.squared_error_term)
+_poisson_term = scalar(specialise(loss_ops.poisson_term, log=fastmath.log))
+_exp_output = scalar(specialise(loss_ops.exp_output, exp=fastmath.exp))
 _output_delta = scalar(loss_ops.output_delta)
 _objective = scalar(loss_ops.objective)
 _regularised_gradient = scalar(loss_ops.regularised_gradient)
@@ -219,20 +222,29 @@ def activation_backward(DT, AT, net):
 
 
 @jit
-def output_activate(ZT, b, softmax, scratch):
-    """Logistic per output (binary, multilabel) or softmax per sample of ``ZT + b``.
+def output_activate(ZT, b, output, scratch):
+    """The output function (:mod:`fastnn.ops.losses`) of ``ZT + b``, in place.
 
-    ``ZT`` is (n_outputs, n_rows), overwritten; ``scratch`` holds at least
-    ``2 * n_rows`` values. Every loop runs over the rows (vectorised). Softmax
-    subtracts each sample's maximum first, so any finite input gives
-    probabilities in [0, 1] without overflow.
+    Logistic or exp per output, identity, or softmax per sample; ``ZT`` is
+    (n_outputs, n_rows); ``scratch`` holds at least ``2 * n_rows`` values. Every
+    loop runs over the rows (vectorised). Softmax subtracts each sample's
+    maximum first, so any finite input gives probabilities in [0, 1] without
+    overflow.
     """
     o, m = ZT.shape
-    if not softmax:
+    if output != loss_ops.SOFTMAX:
         for c in range(o):
             bc = b[c]
-            for r in range(m):
-                ZT[c, r] = _logistic(ZT[c, r] + bc, 0.0)
+            z = ZT[c]
+            if output == loss_ops.LOGISTIC:
+                for r in range(m):
+                    z[r] = _logistic(z[r] + bc, 0.0)
+            elif output == loss_ops.EXP:
+                for r in range(m):
+                    z[r] = _exp_output(z[r] + bc)
+            else:
+                for r in range(m):
+                    z[r] += bc
         return
     zmax = scratch[:m]
     total = scratch[m : 2 * m]
@@ -334,7 +346,7 @@ def forward_block(X, rows, net, theta, blas, xbuf, A1T, A2T, scratch):
         _matmul_t(W1, XB, A1T)
         activate(A1T, b1, net)
         _matmul_t(W2, A1T, A2T)
-    output_activate(A2T, b2, net.softmax, scratch)
+    output_activate(A2T, b2, net.output, scratch)
 
 
 @jit
@@ -370,19 +382,25 @@ def gather_targets(Y, sample_weight, rows, YT, sw):
 
 @jit
 def block_loss(YT, sw, A2T, net, out):
-    """Weighted log-loss of each sample (column) of ``A2T`` into ``out``; its sum."""
+    """Weighted loss of each sample (column) of ``A2T`` into ``out``; its sum."""
     o, m = A2T.shape
-    eps = net.eps
+    eps, output = net.eps, net.output
     for r in range(m):
         out[r] = 0.0
-    if net.softmax:
-        for c in range(o):
+    for c in range(o):
+        a, y = A2T[c], YT[c]
+        if output == loss_ops.SOFTMAX:
             for r in range(m):
-                out[r] += _softmax_loss_term(A2T[c, r], YT[c, r], eps)
-    else:
-        for c in range(o):
+                out[r] += _softmax_loss_term(a[r], y[r], eps)
+        elif output == loss_ops.LOGISTIC:
             for r in range(m):
-                out[r] += _logistic_loss(A2T[c, r], YT[c, r], eps)
+                out[r] += _logistic_loss(a[r], y[r], eps)
+        elif output == loss_ops.EXP:
+            for r in range(m):
+                out[r] += _poisson_term(a[r], y[r])
+        else:
+            for r in range(m):
+                out[r] += _squared_error_term(a[r], y[r], o)
     for r in range(m):
         out[r] *= sw[r]
     return total(out[:m])
@@ -419,8 +437,9 @@ def _outer_sum(AT, BT, G):
 def backward_block(YT, sw, net, theta, blas, XB, A1T, A2T, D1T, grads):
     """Write the block's unnormalised gradient sums into ``grads``.
 
-    The output delta is ``A2 - Y`` because logistic and softmax are the canonical
-    links of the log-loss; it is weighted by ``sample_weight`` and written over
+    The output delta is ``A2 - Y`` because each output function is its loss's
+    canonical link (:mod:`fastnn.ops.losses`); it is weighted by
+    ``sample_weight`` and written over
     ``A2T``. ``D1T = (W2 delta2^T) * g'(Z1)`` is the hidden delta. ``XB`` is the
     inputs' view that :func:`forward_block` multiplied; ``YT`` and ``sw`` the
     targets and weights as :func:`gather_targets` left them. ``grads`` has the
@@ -513,11 +532,11 @@ def blocks_in_parallel(n_blocks, data, rows, net, theta, work, out):
     # (nested tuples fail to lower): the bundles are rebuilt inside the loop.
     X, Y, sample_weight = data
     d, h, o, b1, w2, b2, size = net.layout
-    code, slope, softmax, eps = net.activation, net.slope, net.softmax, net.eps
+    code, slope, output, eps = net.activation, net.slope, net.output, net.eps
     w_in, w_y, w_sw, w_a1, w_d1, w_a2, w_g, w_sums = work
     for b in prange(n_blocks):
         block_task(np.int64(b), n_blocks, Data(X, Y, sample_weight), rows,
-                   Network(Layout(d, h, o, b1, w2, b2, size), code, slope, softmax,
+                   Network(Layout(d, h, o, b1, w2, b2, size), code, slope, output,
                            eps),
                    theta, Workspace(w_in, w_y, w_sw, w_a1, w_d1, w_a2, w_g, w_sums),
                    out)
@@ -570,7 +589,10 @@ def predict_proba(X, net, theta, out, parallel):
     h = net.layout.n_hidden
     chunk = min(n, PREDICT_ROWS)
     rows = row_indices(n)
-    data = Data(X, np.empty((0, net.layout.n_outputs), dtype=np.uint8),
+    # The targets' dtype of the fit (uint8 indicator or X's), unused: the fit's
+    # kernel signatures.
+    target = np.uint8 if loss_ops.is_classification(net.output) else X.dtype
+    data = Data(X, np.empty((0, net.layout.n_outputs), dtype=target),
                 np.empty(0, dtype=X.dtype))
     work = workspace(net.layout, chunk, X.dtype)
     block_rows = work.weights.shape[1] // ROW_SLOTS

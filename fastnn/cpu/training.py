@@ -14,6 +14,7 @@ import numpy as np
 from numba import prange
 
 from .._config import entry, inline, jit, pjit, scalar
+from ..ops import losses as loss_ops
 from ..ops import optimizers as opt_ops
 from ..ops import schedules
 from ..ops.bundles import Params, Solver
@@ -30,6 +31,7 @@ from .network import (
 _gd_step = scalar(opt_ops.gd_step)
 _sgd_step = scalar(opt_ops.sgd_step)
 _adam_step = scalar(opt_ops.adam_step)
+is_classification = jit(loss_ops.is_classification)
 step_size = jit(schedules.step_size)
 end_of_epoch = jit(schedules.end_of_epoch)
 
@@ -111,27 +113,40 @@ def _all_finite(a):
 
 
 @jit
-def accuracy(data, val, net, theta, work, parallel):
-    """Weighted accuracy of the network on ``X[val.rows]``, as ``accuracy_score``.
+def validation_score(data, val, net, theta, work, parallel):
+    """The early-stopping score of the network on ``X[val.rows]``, as MLP's.
 
-    A sample counts as correct when its predicted label equals its label: the
-    argmax for softmax, every output thresholded at 0.5 for logistic outputs
-    (LabelBinarizer's ``> 0.5``), so a multilabel row must match exactly.
+    Weighted accuracy for a classifier (:func:`accuracy`), R^2 for a regressor
+    (:func:`r2`). The rows' outputs go to ``val.out`` first.
     """
-    rows, out, Y = val.rows, val.out, data.Y
     if val.trivial:
         return 1.0
+    rows, out = val.rows, val.out
     n_blocks, block_rows = capacity(work)
     chunk = n_blocks * block_rows
     for start in range(0, rows.shape[0], chunk):
         block_pass(data, rows[start : start + chunk], net, theta, work, out,
                    parallel)
+    if is_classification(net.output):
+        return accuracy(data.Y, data.sample_weight, rows, out,
+                        net.output == loss_ops.SOFTMAX)
+    return r2(data.Y, data.sample_weight, rows, out)
+
+
+@jit
+def accuracy(Y, sample_weight, rows, out, softmax):
+    """Weighted accuracy of the outputs ``out[rows]``, as ``accuracy_score``.
+
+    A sample counts as correct when its predicted label equals its label: the
+    argmax for softmax, every output thresholded at 0.5 for logistic outputs
+    (LabelBinarizer's ``> 0.5``), so a multilabel row must match exactly.
+    """
     correct = 0.0
     weight = 0.0
     for r in range(rows.shape[0]):
         i = rows[r]
         ok = True
-        if net.softmax:
+        if softmax:
             best = 0
             for c in range(1, out.shape[1]):
                 if out[i, c] > out[i, best]:
@@ -142,9 +157,46 @@ def accuracy(data, val, net, theta, work, parallel):
                 if (out[i, c] > 0.5) != (Y[i, c] == 1):
                     ok = False
         if ok:
-            correct += data.sample_weight[i]
-        weight += data.sample_weight[i]
+            correct += sample_weight[i]
+        weight += sample_weight[i]
     return correct / weight
+
+
+@jit
+def r2(Y, sample_weight, rows, out):
+    """Weighted R^2 of the predictions ``out[rows]``, as ``r2_score`` computes it.
+
+    Per output ``1 - sum w (y - p)^2 / sum w (y - ybar)^2`` (``ybar`` the weighted
+    mean), then the plain mean over the outputs ("uniform_average"). An output
+    predicted exactly scores 1, one with constant targets and errors 0
+    (``force_finite``); non-finite predictions give nan, as MLP's score does.
+    """
+    score = 0.0
+    n_out = out.shape[1]
+    weight = 0.0
+    for r in range(rows.shape[0]):
+        weight += sample_weight[rows[r]]
+    for c in range(n_out):
+        mean = 0.0
+        for r in range(rows.shape[0]):
+            i = rows[r]
+            mean += sample_weight[i] * Y[i, c]
+        mean /= weight
+        residual = 0.0
+        spread = 0.0
+        for r in range(rows.shape[0]):
+            i = rows[r]
+            p = out[i, c]
+            if not math.isfinite(p):
+                return math.nan
+            y = Y[i, c]
+            residual += sample_weight[i] * (y - p) * (y - p)
+            spread += sample_weight[i] * (y - mean) * (y - mean)
+        if residual == 0.0:
+            score += 1.0
+        elif spread != 0.0:
+            score += 1.0 - residual / spread
+    return score / n_out
 
 
 @inline
@@ -181,7 +233,8 @@ def train_epochs(data, orders, net, solver, params, work, val, curves, parallel,
     batch size as MLPClassifier weights it.
 
     Early stopping is on when ``val`` is not None: after each epoch the
-    accuracy on those rows goes to ``curves.score[e]`` and drives the ``tol`` /
+    score (:func:`validation_score`) on those rows goes to ``curves.score[e]``
+    and drives the ``tol`` /
     ``n_iter_no_change`` rule, and ``params.best`` receives the weights whenever
     the score beats the best so far.
 
@@ -208,7 +261,7 @@ def train_epochs(data, orders, net, solver, params, work, val, curves, parallel,
         state[schedules.T] += n
         metric = loss
         if val is not None:
-            score = accuracy(data, val, net, theta, work, parallel)
+            score = validation_score(data, val, net, theta, work, parallel)
             curves.score[epoch] = score
             metric = -score
             if metric < state[schedules.BEST]:

@@ -452,8 +452,8 @@ def forward_backward(data, samples, net, layers, alpha, work):
     W1, _, W2, b2 = layers
     hidden_layer(data.X, samples, net, layers, work, gather=True)
     launch(output_forward, m)(data.Y, data.sample_weight, samples, work.hidden, W2,
-                              b2, net.softmax, net.eps, TRAIN, work.output,
-                              work.row_a, work.row_b)
+                              b2, net.output == loss_ops.SOFTMAX, net.eps, TRAIN,
+                              work.output, work.row_a, work.row_b)
     reduce_launch(batch_loss, work)(work.row_a, work.row_b, m, W1, W2, alpha,
                                     work.partials, work.stats)
     launch(hidden_delta, m * net.layout.n_hidden)(
@@ -503,8 +503,8 @@ def predict_proba(X, net, theta, out, parallel=None):
         select(rows, keys, 0, start, samples)
         hidden_layer(X, samples, net, layers, work, gather=False)
         launch(output_forward, samples.shape[0])(
-            Y, sw, samples, work.hidden, W2, b2, net.softmax, net.eps, PREDICT,
-            out[start:], work.row_a, work.row_b
+            Y, sw, samples, work.hidden, W2, b2, net.output == loss_ops.SOFTMAX,
+            net.eps, PREDICT, out[start:], work.row_a, work.row_b
         )
 
 

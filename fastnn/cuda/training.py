@@ -22,6 +22,7 @@ from typing import NamedTuple
 import numpy as np
 from numba import cuda
 
+from ..ops import losses as loss_ops
 from ..ops import optimizers as opt_ops
 from ..ops import permutation as perm_ops
 from ..ops import schedules
@@ -168,8 +169,9 @@ def _score_launches(data, rows, net, layers, work):
         network.select(rows, keys, 0, start, samples)
         network.hidden_layer(data.X, samples, net, layers, work, gather=False)
         launch(network.output_forward, m)(
-            data.Y, data.sample_weight, samples, work.hidden, W2, b2, net.softmax,
-            net.eps, SCORE, work.output, work.row_a, work.row_b
+            data.Y, data.sample_weight, samples, work.hidden, W2, b2,
+            net.output == loss_ops.SOFTMAX, net.eps, SCORE, work.output, work.row_a,
+            work.row_b
         )
         reduce_launch(network.batch_score, work)(work.row_a, work.row_b, m,
                                                  work.partials, work.stats)

@@ -23,12 +23,12 @@ def row_indices(n):
 
 
 class Data(NamedTuple):
-    """The training set: inputs, indicator targets and sample weights (host or
-    device arrays)."""
+    """The training set: inputs, targets and sample weights (host or device arrays)."""
 
     #: (n_samples, n_features), float32 or float64.
     X: np.ndarray
-    #: (n_samples, n_outputs) 0/1 indicator, uint8.
+    #: (n_samples, n_outputs): a 0/1 indicator (uint8) for the classifier, the
+    #: targets in the dtype of ``X`` for the regressor.
     Y: np.ndarray
     #: (n_samples,), the dtype of ``X``.
     sample_weight: np.ndarray
@@ -43,8 +43,8 @@ class Network(NamedTuple):
     activation: int
     #: Slope of ``leaky_relu`` for negative inputs.
     slope: float
-    #: Softmax output (multiclass) instead of one logistic per output.
-    softmax: bool
+    #: Output layer and loss code (:data:`fastnn.ops.losses.OUTPUTS`).
+    output: int
     #: Probabilities are clipped to ``[eps, 1 - eps]`` in the log-loss (the
     #: dtype's machine epsilon, as MLPClassifier clips).
     eps: float
@@ -94,7 +94,7 @@ class Curves(NamedTuple):
     """Per-epoch results of a chunk of epochs, host arrays, one entry per epoch."""
 
     loss: np.ndarray
-    #: Validation accuracy (early stopping).
+    #: Validation score (early stopping): accuracy or R^2.
     score: np.ndarray
     #: The learning rate the adaptive schedule set at this epoch's end, else 0.
     new_lr: np.ndarray
@@ -112,5 +112,6 @@ class Validation(NamedTuple):
     #: CUDA backend scores on the device and takes None).
     out: np.ndarray
     #: Every prediction counts as right: a one-class fit, where MLPClassifier
-    #: predicts that class whatever the network outputs.
+    #: predicts that class whatever the network outputs (always False for the
+    #: regressor).
     trivial: bool

@@ -1,10 +1,43 @@
-"""Per-sample log-loss terms, clipped exactly as scikit-learn's MLP clips them.
+"""The output layers and their losses, per output and sample, as MLP defines them.
 
-A nan probability gives a nan loss (the clipping would otherwise hide it), so
-that the divergence guard sees it.
+Each output function is the canonical link of its loss, so the output delta is
+``A2 - Y`` for all four (:func:`output_delta`):
+
+- ``LOGISTIC``: one logistic per output, binary log-loss (binary, multilabel);
+- ``SOFTMAX``: softmax over the outputs, categorical cross-entropy (multiclass);
+- ``IDENTITY``: the raw output, half the squared error averaged over the
+  outputs (MLPRegressor's ``loss="squared_error"``);
+- ``EXP``: ``exp`` of the raw output, the half Poisson deviance summed over the
+  outputs (MLPRegressor's ``loss="poisson"``).
+
+Log-losses clip probabilities exactly as scikit-learn's MLP clips them. A nan
+output gives a nan loss (the clipping would otherwise hide it), so that the
+divergence guard sees it.
+
+``exp`` and ``log`` are module globals on purpose: each backend compiles these
+functions with its own fast versions bound to those names
+(:func:`fastnn._config.specialise`).
 """
 
-from math import log
+from math import exp, log
+
+LOGISTIC = 0
+SOFTMAX = 1
+IDENTITY = 2
+EXP = 3
+
+#: ``out_activation_`` names (MLP's) to output codes.
+OUTPUTS = {"logistic": LOGISTIC, "softmax": SOFTMAX, "identity": IDENTITY, "exp": EXP}
+
+
+def is_classification(output):
+    """Whether an output code is a classifier's (probabilities, labels 0/1)."""
+    return output == LOGISTIC or output == SOFTMAX
+
+
+def exp_output(z):
+    """The Poisson output ``exp(z)`` (inf beyond the dtype's range, as np.exp)."""
+    return exp(z)
 
 
 def logistic_loss(p, y, eps):
@@ -32,17 +65,33 @@ def softmax_loss_term(p, y, eps):
     return loss if p == p else p
 
 
+def squared_error_term(p, y, n_outputs):
+    """One output's term ``(p - y)^2 / (2 n_outputs)`` of MLPRegressor's squared
+    loss, ``0.5 * average((y - p)^2, axis=0).mean()``: halved, and averaged over
+    the outputs as well as the samples."""
+    r = p - y
+    return r * r * (0.5 / n_outputs)
+
+
+def poisson_term(p, y):
+    """One output's term ``xlogy(y, y / p) - y + p`` of MLPRegressor's poisson loss
+    (the half Poisson deviance, constant terms included, as MLP includes them),
+    for the prediction ``p = exp(z) > 0`` and a target ``y >= 0``."""
+    t = y * log(y / p) if y > 0 else 0.0
+    return t - y + p
+
+
 def output_delta(p, y, weight):
     """The output delta ``(p - y) * weight`` of one output and sample.
 
-    ``A2 - Y`` because logistic and softmax outputs are the canonical links of
-    the (binary or categorical) cross-entropy; weighted by the sample weight.
+    ``A2 - Y`` because every output function is its loss's canonical link (see
+    the module docstring); weighted by the sample weight.
     """
     return (p - y) * weight
 
 
 def objective(loss_sum, alpha, squared_weights, weight_sum):
-    """MLPClassifier's batch objective: mean weighted loss plus L2 penalty.
+    """MLP's batch objective: mean weighted loss plus L2 penalty.
 
     ``(sum(sw * l) + alpha ||W||^2 / 2) / sum(sw)``, the penalty over the weights
     only (not the intercepts).

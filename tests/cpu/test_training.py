@@ -1,6 +1,5 @@
 """CPU training kernels against the NumPy oracle in ``tests/naive.py``."""
 
-import inspect
 from types import SimpleNamespace
 
 import numba
@@ -32,7 +31,7 @@ def optimizer_step(params, grad, solver):
     """One optimizer step as the fused descent takes it: step size, then update."""
     lr = training.step_size(params.state, solver)
     training.update(params.theta, grad, params.slot1, params.slot2, solver, lr)
-_accuracy = compiled(training.accuracy)
+_validation_score = compiled(training.validation_score)
 #: What end_of_epoch decides, as tests/naive.py's Stopping names it.
 DECISIONS = {
     schedules.CONTINUE: "continue",
@@ -575,16 +574,13 @@ def test_train_epochs_diverged_in_first_epoch_keeps_initial_weights():
 
 def _kernel_accuracy(X, Y, sw, rows, theta, shape, softmax, batch_size, trivial=False,
                      parallel=None):
-    """``training.accuracy`` on ``X[rows]``, with a workspace cut for batch_size."""
+    """``training.validation_score`` on ``X[rows]``, with a workspace cut for
+    batch_size."""
     net = make_network(*shape, Y.shape[1], "tanh", SLOPE, softmax, X.dtype)
     work = network.workspace(net.layout, batch_size, X.dtype)
     val = Validation(rows, np.full((X.shape[0], Y.shape[1]), np.nan, dtype=X.dtype),
                      trivial)
-    args = (Data(X, Y, sw), val, net, theta, work)
-    # (The epoch loop's parallel argument, where the kernel takes it.)
-    if "parallel" in inspect.signature(training.accuracy.py_func).parameters:
-        args += (parallel,)
-    return _accuracy(*args)
+    return _validation_score(Data(X, Y, sw), val, net, theta, work, parallel)
 
 
 @pytest.mark.parametrize("shape", [(N_FEATURES, N_HIDDEN), (N_FEATURES, 16)],

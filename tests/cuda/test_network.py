@@ -11,6 +11,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 from fastnn.cpu import network as cpu_network
 from fastnn.cuda import network
+from fastnn.ops import losses as loss_ops
 from fastnn.ops import permutation
 from fastnn.ops.activations import CODES
 from fastnn.ops.bundles import Data
@@ -151,7 +152,9 @@ def test_loss_grad(kind, act, dtype, weighted):
     loss = network.loss_grad(Data(dX, dY, dsw), drows, net, dtheta, alpha, work,
                              grad)
     ref_loss, ref_grad = naive.loss_and_grad(X[rows], Y[rows], sw[rows], theta, H,
-                                             act, SLOPE, net.softmax, alpha, net.eps)
+                                             act, SLOPE,
+                                             net.output == loss_ops.SOFTMAX, alpha,
+                                             net.eps)
     assert_allclose(loss, ref_loss, **TOL[dtype])
     assert_allclose(grad.copy_to_host(), ref_grad, **TOL[dtype])
     if dtype == np.float64:
@@ -194,7 +197,7 @@ def test_predict_proba(kind, act, dtype, monkeypatch):
     out = cuda.device_array((21, o), dtype=dtype)
     dX, dtheta = _device(X, theta)
     network.predict_proba(dX, net, dtheta, out)
-    ref = naive.forward(X, theta, H, o, act, SLOPE, net.softmax)[3]
+    ref = naive.forward(X, theta, H, o, act, SLOPE, net.output == loss_ops.SOFTMAX)[3]
     assert_allclose(out.copy_to_host(), ref, **TOL[dtype])
     cpu_out = np.empty((21, o), dtype=dtype)
     cpu_network.predict_proba(X, net, theta, cpu_out, None)
