@@ -1,12 +1,14 @@
-"""fastnn: a shallow neural network classifier compiled with Numba.
+"""fastnn: shallow neural networks compiled with Numba.
 
-``ShallowNNClassifier`` is a drop-in, many-times-faster replacement for
-``sklearn.neural_network.MLPClassifier(hidden_layer_sizes=(n_hidden,))``.
+``ShallowNNClassifier`` and ``ShallowNNRegressor`` are drop-in, many-times-faster
+replacements for ``sklearn.neural_network.MLPClassifier`` and ``MLPRegressor``
+with ``hidden_layer_sizes=(n_hidden,)``.
 """
 
 from ._classifier import ShallowNNClassifier
 from ._compile import precompile
+from ._regressor import ShallowNNRegressor
 from .datasets import make_flower
 
-__all__ = ["ShallowNNClassifier", "make_flower", "precompile"]
+__all__ = ["ShallowNNClassifier", "ShallowNNRegressor", "make_flower", "precompile"]
 __version__ = "0.1.0"

@@ -11,14 +11,18 @@ bookkeeping) is here and in the modules it calls.
 """
 
 import warnings
+from numbers import Integral, Real
+from typing import ClassVar
 
 import numpy as np
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, is_classifier
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, Options, StrOptions
 
 from . import _backends, _early_stopping, _epochs, _initialization
 from ._compile import will_compile
 from ._lbfgs import fit_lbfgs
+from ._validation import check_sample_weight
 from .ops import activations as act_ops
 from .ops import losses as loss_ops
 from .ops import optimizers as opt_ops
@@ -28,7 +32,46 @@ from .ops.layout import Layout
 
 
 class BaseShallowNN(BaseEstimator):
-    """Fit flow of a one-hidden-layer network; see :class:`ShallowNNClassifier`."""
+    """Fit flow of a one-hidden-layer network; see :class:`ShallowNNClassifier`.
+
+    Holds the parameter constraints both estimators share (each adds its own:
+    ``class_weight``, ``loss``).
+    """
+
+    _parameter_constraints: ClassVar[dict] = {
+        "n_hidden": [Interval(Integral, 1, None, closed="left")],
+        "activation": [StrOptions(set(act_ops.CODES))],
+        "solver": [StrOptions({*opt_ops.CODES, "lbfgs"})],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "batch_size": [
+            StrOptions({"auto"}),
+            Interval(Integral, 1, None, closed="left"),
+        ],
+        "learning_rate": [StrOptions(set(opt_ops.SCHEDULES))],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "power_t": [Interval(Real, 0, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "shuffle": ["boolean"],
+        "random_state": ["random_state"],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "verbose": ["verbose"],
+        "progress_bar": ["boolean"],
+        "warm_start": ["boolean"],
+        "momentum": [Interval(Real, 0, 1, closed="both")],
+        "nesterovs_momentum": ["boolean"],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+        "beta_1": [Interval(Real, 0, 1, closed="left")],
+        "beta_2": [Interval(Real, 0, 1, closed="left")],
+        "epsilon": [Interval(Real, 0, None, closed="neither")],
+        "n_iter_no_change": [
+            Interval(Integral, 1, None, closed="left"),
+            Options(Real, {np.inf}),
+        ],
+        "max_fun": [Interval(Integral, 1, None, closed="left")],
+        "negative_slope": [Interval(Real, 0, None, closed="left")],
+        "device": [StrOptions({"cpu", "cuda", "auto"})],
+    }
 
     def _fit(self, X, y, sample_weight, incremental):
         first_pass = not hasattr(self, "coefs_") or (
@@ -36,9 +79,9 @@ class BaseShallowNN(BaseEstimator):
         )
         backend = _backends.for_fit(self.device, self.solver)
         X, y = backend.validate(self, X, y, reset=first_pass)
-        Y = self._encode_targets(y, incremental)
         if not first_pass:
             X = backend.as_dtype(X, self.coefs_[0].dtype)
+        Y = self._encode_targets(y, incremental, X.dtype)
         sw = self._sample_weight(sample_weight, X, y)
         self._random_state = check_random_state(self.random_state)
         if first_pass:
@@ -126,9 +169,28 @@ class BaseShallowNN(BaseEstimator):
         return int(np.clip(self.batch_size, 1, n_samples))
 
     def _validation_split(self, Y):
-        """Training and validation rows, split as MLPClassifier splits them."""
-        return _early_stopping.validation_split(Y, self.validation_fraction,
-                                                self._random_state)
+        """Training and validation rows, split as MLP splits them: stratified for
+        single-output classification only."""
+        return _early_stopping.validation_split(
+            Y, self.validation_fraction, self._random_state,
+            stratify=is_classifier(self) and Y.shape[1] == 1,
+        )
+
+    def _sample_weight(self, sample_weight, X, y):
+        """The validated ``sample_weight`` (ones when None), in ``X``'s dtype."""
+        return check_sample_weight(sample_weight, X)
+
+    def _trivial_score(self):
+        """Whether every validation prediction counts as right (a one-class fit)."""
+        return False
+
+    def _check_solver(self):
+        if self.solver not in opt_ops.CODES:
+            raise AttributeError(
+                "partial_fit is only available for stochastic optimizers. "
+                f"{self.solver} is not stochastic."
+            )
+        return True
 
     def _resumed_state(self, theta, incremental):
         """The kernels' ``state`` and optimizer slots, resumed where they were."""

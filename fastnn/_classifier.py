@@ -11,14 +11,13 @@ weights are drawn and the samples shuffled exactly as ``MLPClassifier`` does,
 so the same parameters and ``random_state`` give the same model.
 """
 
-from numbers import Integral, Real
 from typing import ClassVar
 
 import numpy as np
 from sklearn.base import ClassifierMixin, _fit_context
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import compute_sample_weight
-from sklearn.utils._param_validation import Interval, Options, StrOptions
+from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import (
     _check_partial_fit_first_call,
@@ -29,8 +28,6 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._base import BaseShallowNN
 from ._validation import check_sample_weight
-from .ops import activations as act_ops
-from .ops import optimizers as opt_ops
 
 
 class ShallowNNClassifier(ClassifierMixin, BaseShallowNN):
@@ -244,39 +241,8 @@ class ShallowNNClassifier(ClassifierMixin, BaseShallowNN):
     """
 
     _parameter_constraints: ClassVar[dict] = {
-        "n_hidden": [Interval(Integral, 1, None, closed="left")],
-        "activation": [StrOptions(set(act_ops.CODES))],
-        "solver": [StrOptions({*opt_ops.CODES, "lbfgs"})],
-        "alpha": [Interval(Real, 0, None, closed="left")],
-        "batch_size": [
-            StrOptions({"auto"}),
-            Interval(Integral, 1, None, closed="left"),
-        ],
-        "learning_rate": [StrOptions(set(opt_ops.SCHEDULES))],
-        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
-        "power_t": [Interval(Real, 0, None, closed="left")],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
-        "shuffle": ["boolean"],
-        "random_state": ["random_state"],
-        "tol": [Interval(Real, 0, None, closed="left")],
-        "verbose": ["verbose"],
-        "progress_bar": ["boolean"],
-        "warm_start": ["boolean"],
-        "momentum": [Interval(Real, 0, 1, closed="both")],
-        "nesterovs_momentum": ["boolean"],
-        "early_stopping": ["boolean"],
-        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
-        "beta_1": [Interval(Real, 0, 1, closed="left")],
-        "beta_2": [Interval(Real, 0, 1, closed="left")],
-        "epsilon": [Interval(Real, 0, None, closed="neither")],
-        "n_iter_no_change": [
-            Interval(Integral, 1, None, closed="left"),
-            Options(Real, {np.inf}),
-        ],
-        "max_fun": [Interval(Integral, 1, None, closed="left")],
-        "negative_slope": [Interval(Real, 0, None, closed="left")],
+        **BaseShallowNN._parameter_constraints,
         "class_weight": [StrOptions({"balanced"}), dict, list, None],
-        "device": [StrOptions({"cpu", "cuda", "auto"})],
     }
 
     def __init__(
@@ -362,14 +328,6 @@ class ShallowNNClassifier(ClassifierMixin, BaseShallowNN):
         """
         return self._fit(X, y, sample_weight, incremental=False)
 
-    def _check_solver(self):
-        if self.solver not in opt_ops.CODES:
-            raise AttributeError(
-                "partial_fit is only available for stochastic optimizers. "
-                f"{self.solver} is not stochastic."
-            )
-        return True
-
     @available_if(lambda est: est._check_solver())
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, classes=None, sample_weight=None):
@@ -414,7 +372,7 @@ class ShallowNNClassifier(ClassifierMixin, BaseShallowNN):
                 self._label_binarizer.fit(classes)
         return self._fit(X, y, sample_weight, incremental=True)
 
-    def _encode_targets(self, y, incremental):
+    def _encode_targets(self, y, incremental, dtype):
         """The 0/1 indicator ``Y`` (uint8) of the validated labels ``y``."""
         type_of_target(y, input_name="y")  # rejects unknown label types
         # MLPClassifier's rules: refit the labels unless warm-starting or
@@ -440,7 +398,6 @@ class ShallowNNClassifier(ClassifierMixin, BaseShallowNN):
         # One class fits as in MLPClassifier: a logistic output trained towards
         # 0 (LabelBinarizer's all-zero column), predicting that class.
         return self._binarize(y)
-
 
     def _binarize(self, y):
         """``LabelBinarizer.transform(y)`` as uint8, without its large temporaries.

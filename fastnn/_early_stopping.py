@@ -5,15 +5,15 @@ import numpy as np
 from .ops.bundles import row_indices
 
 
-def validation_split(Y, validation_fraction, random_state):
-    """``(train_rows, val_rows)`` of the indicator targets ``Y``.
+def validation_split(Y, validation_fraction, random_state, stratify):
+    """``(train_rows, val_rows)`` of the targets ``Y``, split on MLP's RNG.
 
-    MLP stratifies single-output targets only (binary or one class; not
-    multiclass or multilabel), on its RNG, and on its bool indicator: the same
-    split as on uint8, and ``train_test_split``'s errors name the same classes
-    ('True', not '1').
+    MLPClassifier stratifies single-output targets only (binary or one class;
+    not multiclass or multilabel) and on its bool indicator: the same split as
+    on uint8, and ``train_test_split``'s errors name the same classes ('True',
+    not '1'). MLPRegressor never stratifies (``stratify=False``).
     """
-    stratify = Y.view(np.bool_) if Y.shape[1] == 1 else None
+    stratify = Y.view(np.bool_) if stratify else None
     # Imported here: sklearn.model_selection is slow to import (cold start).
     from sklearn.model_selection import train_test_split
 

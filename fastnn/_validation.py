@@ -6,6 +6,7 @@ The backends (:mod:`fastnn._backends`) choose which applies.
 """
 
 import numpy as np
+from sklearn.base import is_classifier
 from sklearn.utils.validation import (
     _check_sample_weight,
     _check_y,
@@ -23,8 +24,8 @@ FLOAT_DTYPES = (np.float64, np.float32)
 def check_host(estimator, X, y, reset=True):
     """Validated host ``X`` and ``y`` to fit: C-contiguous float32 or float64."""
     X, y = validate_data(estimator, _device.to_host(X), _device.to_host(y),
-                         multi_output=True, dtype=FLOAT_DTYPES, order="C",
-                         reset=reset)
+                         multi_output=True, y_numeric=not is_classifier(estimator),
+                         dtype=FLOAT_DTYPES, order="C", reset=reset)
     return X, _as_1d(y)
 
 
@@ -72,7 +73,8 @@ def check_device_X(estimator, X, y=None, reset=True):
     if y is None:
         validate_data(estimator, X, skip_check_array=True, reset=reset)
         return X
-    y = _check_y(_device.to_host(y), multi_output=True, estimator=estimator)
+    y = _check_y(_device.to_host(y), multi_output=True,
+                 y_numeric=not is_classifier(estimator), estimator=estimator)
     check_consistent_length(_device.host_like(X), y)
     validate_data(estimator, X, y, skip_check_array=True, reset=reset)
     return X, _as_1d(y)
