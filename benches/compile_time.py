@@ -22,6 +22,11 @@ Measurements (names for ``--only``):
     4 tanh units, full-batch gradient descent, 50 epochs.
 ``float32``
     the same steps on 2000 x 20 float32 Gaussian data, 64 relu units, adam, 5 epochs.
+``regressor``
+    ShallowNNRegressor against MLPRegressor on the float32 data (regression
+    targets), 64 relu units, adam, 5 epochs: a first fit in a fresh process, and
+    the same fit right after a seed-configuration classifier fit (incremental
+    cost: the regressor's kernels take float targets, so they compile anew).
 ``lbfgs``
     a first lbfgs fit on the flower data in a fresh process, and the same fit right
     after a seed-configuration fit in one process (incremental cost).
@@ -58,7 +63,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-MEASUREMENTS = ("seed", "float32", "lbfgs", "main", "warm", "precompile")
+MEASUREMENTS = ("seed", "float32", "regressor", "lbfgs", "main", "warm", "precompile")
 _REPO = Path(__file__).resolve().parent.parent
 _CHILD_TIMEOUT_S = 1800
 _FLOWER_SAMPLES = 400  # make_flower()'s default size: MLP's full batch.
@@ -95,6 +100,8 @@ R = {}"""
 _IMPORTS = {
     "fastnn": "import fastnn\nEst = fastnn.ShallowNNClassifier",
     "mlp": "from sklearn.neural_network import MLPClassifier as Est",
+    "fastnn_reg": "import fastnn\nEst = fastnn.ShallowNNRegressor",
+    "mlp_reg": "from sklearn.neural_network import MLPRegressor as Est",
 }
 _FLOWER_ALONE = """\
 import importlib.util
@@ -124,6 +131,8 @@ def _timed(key, statement):
 def _data(system, data):
     if data == "float32":
         return _FLOAT32_DATA
+    if data == "regression":
+        return _FLOAT32_DATA + "\ny = (X[:, 0] + X[:, 1] ** 2).astype(np.float32)"
     if system == "fastnn":
         return "X, y = fastnn.make_flower()"
     return _FLOWER_ALONE.format(path=str(Path(fastnn_dir()) / "datasets.py"))
@@ -304,6 +313,26 @@ def measure_float32(_args):
     return _fit_rows("first fit, float32 adam relu", fast, mlp), [fast, mlp]
 
 
+def measure_regressor(_args):
+    """First regressor fit and predict, fresh, and right after a classifier fit."""
+    steps = (("fit", "model.fit(X, y)"), ("predict", "model.predict(X)"))
+    fast = run_child("regressor: fastnn", ["-c", child_script(
+        "fastnn_reg", "regression", FLOAT32, steps)])
+    mlp = run_child("regressor: MLPRegressor", ["-c", child_script(
+        "mlp_reg", "regression", FLOAT32_MLP, steps)])
+    seed_fit = f"fastnn.ShallowNNClassifier(**{SEED!r}).fit(*fastnn.make_flower())"
+    after = run_child("regressor after a classifier fit: fastnn", ["-c", child_script(
+        "fastnn_reg", "regression", FLOAT32, (("seed_fit", seed_fit), *steps))])
+    rows = [Row("first regressor fit, float32 adam relu", _get(fast, "fit"),
+                _get(mlp, "fit"), FIT_BUDGET_S, note=_walls_note(fast, mlp)),
+            Row("first regressor predict (after the fit)", _get(fast, "predict"),
+                _get(mlp, "predict"), PREDICT_BUDGET_S),
+            Row("regressor fit right after a seed classifier fit (same process)",
+                _get(after, "fit"), None, FIT_BUDGET_S,
+                note=f"classifier fit before it: {_fmt_unit(_get(after, 'seed_fit'))}")]
+    return rows, [fast, mlp, after]
+
+
 def _then_lbfgs(lbfgs_params):
     return (("fit", "model.fit(X, y)"),
             ("lbfgs_fit", f"Est(**{lbfgs_params!r}).fit(X, y)"))
@@ -424,7 +453,8 @@ def measure_precompile(_args):
     return rows, [*records, after]
 
 
-_MEASURE = {"seed": measure_seed, "float32": measure_float32, "lbfgs": measure_lbfgs,
+_MEASURE = {"seed": measure_seed, "float32": measure_float32,
+            "regressor": measure_regressor, "lbfgs": measure_lbfgs,
             "main": measure_main, "warm": measure_warm,
             "precompile": measure_precompile}
 

@@ -11,7 +11,7 @@ import sys
 _FITS = """
 import warnings
 import numpy as np
-from fastnn import ShallowNNClassifier, make_flower
+from fastnn import ShallowNNClassifier, ShallowNNRegressor, make_flower
 from fastnn.cpu import network, training
 warnings.simplefilter("ignore")
 X, y = make_flower()
@@ -23,9 +23,12 @@ fits = [
     (ShallowNNClassifier(64, solver="adam", max_iter=2, early_stopping=True,
                          verbose={v}), X32, y32),
     (ShallowNNClassifier(4, "tanh", solver="lbfgs", max_iter=5), X, y),
+    (ShallowNNRegressor(8, solver="sgd", max_iter=3, verbose={v}), X, X[:, 0]),
+    (ShallowNNRegressor(64, loss="poisson", max_iter=2, early_stopping=True),
+     X32, y32.astype(np.float32)),
 ]
-for clf, X_, y_ in fits:
-    clf.fit(X_, y_).predict_proba(X_)
+for est, X_, y_ in fits:
+    est.fit(X_, y_).predict(X_)
 compiled = sum(sum(k.stats.cache_misses.values()) for k in
                (training.train_epochs, network.loss_grad, network.block_task))
 print("COMPILED", compiled)
@@ -58,9 +61,10 @@ def test_verbose_fit_says_when_it_compiles(tmp_path):
     code = _FITS.format(v=True).replace("fits = [", "fits = 2 * [", 1)
     out = _python(code, tmp_path)
     notices = [line for line in out.splitlines() if line.startswith("Compiling")]
-    # The first gd fit (float64) and the first adam fit (float32) compile; the
-    # same fits again, and the predictions, load what they compiled.
-    assert len(notices) == 2
+    # The first gd fit (float64), the first adam fit (float32) and the first
+    # verbose regressor fit (float targets) compile; the same fits again, and the
+    # predictions, load what they compiled.
+    assert len(notices) == 3
     assert "float64" in notices[0]
     assert "float32" in notices[1]
     assert "python -m fastnn compile" in notices[0]
