@@ -373,7 +373,7 @@ class ShallowNNClassifier(ClassifierMixin, BaseShallowNN):
         return self._fit(X, y, sample_weight, incremental=True)
 
     def _encode_targets(self, y, incremental, dtype):
-        """The 0/1 indicator ``Y`` (uint8) of the validated labels ``y``."""
+        """The 0/1 indicator ``Y`` (in ``dtype``) of the validated labels ``y``."""
         type_of_target(y, input_name="y")  # rejects unknown label types
         # MLPClassifier's rules: refit the labels unless warm-starting or
         # continuing a partial_fit, which must see known classes only.
@@ -397,10 +397,10 @@ class ShallowNNClassifier(ClassifierMixin, BaseShallowNN):
                 )
         # One class fits as in MLPClassifier: a logistic output trained towards
         # 0 (LabelBinarizer's all-zero column), predicting that class.
-        return self._binarize(y)
+        return self._binarize(y, dtype)
 
-    def _binarize(self, y):
-        """``LabelBinarizer.transform(y)`` as uint8, without its large temporaries.
+    def _binarize(self, y, dtype):
+        """``LabelBinarizer.transform(y)`` in ``dtype``, without its large temporaries.
 
         For binary and multiclass targets the indicator is built from the class
         codes directly: LabelBinarizer builds a sparse matrix and an int64 copy
@@ -408,11 +408,11 @@ class ShallowNNClassifier(ClassifierMixin, BaseShallowNN):
         """
         binarizer = self._label_binarizer
         if binarizer.y_type_ not in ("binary", "multiclass"):
-            return np.ascontiguousarray(binarizer.transform(y), dtype=np.uint8)
+            return np.ascontiguousarray(binarizer.transform(y), dtype=dtype)
         codes = np.searchsorted(binarizer.classes_, y)
         if binarizer.y_type_ == "binary":
-            return (codes == 1).astype(np.uint8).reshape(-1, 1)
-        Y = np.zeros((codes.shape[0], len(binarizer.classes_)), dtype=np.uint8)
+            return (codes == 1).astype(dtype).reshape(-1, 1)
+        Y = np.zeros((codes.shape[0], len(binarizer.classes_)), dtype=dtype)
         Y[np.arange(codes.shape[0]), codes] = 1
         return Y
 

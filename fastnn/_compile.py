@@ -50,27 +50,24 @@ def will_compile(dispatcher, args):
         return False
 
 
-def _tiny_problem(dtype, regression):
+def _tiny_problem(dtype):
     """A 64-sample problem of the argument types a real fit passes.
 
-    Classifiers train on uint8 indicators, regressors on targets of ``X``'s dtype.
+    The classifier's and the regressor's fits take the same types (targets in
+    ``X``'s dtype, the output a runtime code): one problem compiles for both.
     """
     rng = np.random.RandomState(0)
     X = rng.randn(64, 3).astype(dtype)
-    if regression:
-        Y = rng.randn(64, 2).astype(dtype)
-        output = loss_ops.IDENTITY
-    else:
-        Y = np.zeros((64, 2), dtype=np.uint8)
-        Y[np.arange(64), rng.randint(0, 2, 64)] = 1
-        output = loss_ops.SOFTMAX
+    Y = np.zeros((64, 2), dtype=dtype)
+    Y[np.arange(64), rng.randint(0, 2, 64)] = 1
     data = Data(X, Y, np.ones(64, dtype=dtype))
-    net = Network(Layout.of(3, 4, 2), 2, 0.01, output, float(np.finfo(dtype).eps))
+    net = Network(Layout.of(3, 4, 2), 2, 0.01, loss_ops.SOFTMAX,
+                  float(np.finfo(dtype).eps))
     return data, net
 
 
-def _fit_signatures(dtype, regression, parallel, parallel_update, early_stopping):
-    data, net = _tiny_problem(dtype, regression)
+def _fit_signatures(dtype, parallel, parallel_update, early_stopping):
+    data, net = _tiny_problem(dtype)
     lay = net.layout
     rows = row_indices(64)
     theta = np.random.RandomState(1).uniform(-0.5, 0.5, lay.size).astype(dtype)
@@ -97,8 +94,8 @@ def _fit_signatures(dtype, regression, parallel, parallel_update, early_stopping
 def precompile(verbose=True):
     """Compile (or load from the cache) every CPU kernel a fit or predict can use.
 
-    Covers the classifier's and the regressor's kernels (their targets' dtypes
-    differ), both float dtypes, serial and multithreaded blocks and parameter
+    Covers the classifier's and the regressor's kernels (the same ones), both
+    float dtypes, serial and multithreaded blocks and parameter
     updates, with and without early stopping, L-BFGS and prediction: afterwards
     no fit of either dtype compiles anything (data sets of 2**31 rows or more,
     which index with 64-bit integers, excepted). Run it where the Numba cache
@@ -118,14 +115,13 @@ def precompile(verbose=True):
     with warnings.catch_warnings(), threads.parallel_section(True) as n_threads:
         warnings.simplefilter("ignore")
         threads_or_none = (None, max(2, n_threads))
-        for regression, dtype, parallel, update, early_stopping in itertools.product(
-            (False, True), DTYPES, threads_or_none, threads_or_none, (False, True)
+        for dtype, parallel, update, early_stopping in itertools.product(
+            DTYPES, threads_or_none, threads_or_none, (False, True)
         ):
             tic = time.perf_counter()
-            _fit_signatures(dtype, regression, parallel, update, early_stopping)
+            _fit_signatures(dtype, parallel, update, early_stopping)
             if verbose:
-                print(f"{'regressor' if regression else 'classifier'} "
-                      f"{np.dtype(dtype).name} "
+                print(f"{np.dtype(dtype).name} "
                       f"{'serial' if parallel is None else 'multithreaded'} blocks, "
                       f"{'serial' if update is None else 'multithreaded'} update"
                       f"{', early stopping' if early_stopping else ''}: "

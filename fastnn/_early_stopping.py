@@ -10,10 +10,10 @@ def validation_split(Y, validation_fraction, random_state, stratify):
 
     MLPClassifier stratifies single-output targets only (binary or one class;
     not multiclass or multilabel) and on its bool indicator: the same split as
-    on uint8, and ``train_test_split``'s errors name the same classes ('True',
-    not '1'). MLPRegressor never stratifies (``stratify=False``).
+    on the 0/1 floats, and ``train_test_split``'s errors name the same classes
+    ('True', not '1'). MLPRegressor never stratifies (``stratify=False``).
     """
-    stratify = Y.view(np.bool_) if stratify else None
+    stratify = Y == 1 if stratify else None  # (n, 1), as MLP passes it
     # Imported here: sklearn.model_selection is slow to import (cold start).
     from sklearn.model_selection import train_test_split
 

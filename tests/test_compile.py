@@ -46,8 +46,8 @@ def test_compile_command_bakes_every_kernel_a_fit_needs(tmp_path):
         [sys.executable, "-m", "fastnn", "compile"], capture_output=True, text=True,
         check=True, timeout=900, env={**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)},
     ).stdout
-    for group in ("classifier float64 serial blocks, serial update",
-                  "regressor float32 multithreaded blocks, multithreaded update, "
+    for group in ("float64 serial blocks, serial update",
+                  "float32 multithreaded blocks, multithreaded update, "
                   "early stopping"):
         assert group in out
     assert "fastnn kernels ready in" in out
@@ -61,10 +61,10 @@ def test_verbose_fit_says_when_it_compiles(tmp_path):
     code = _FITS.format(v=True).replace("fits = [", "fits = 2 * [", 1)
     out = _python(code, tmp_path)
     notices = [line for line in out.splitlines() if line.startswith("Compiling")]
-    # The first gd fit (float64), the first adam fit (float32) and the first
-    # verbose regressor fit (float targets) compile; the same fits again, and the
-    # predictions, load what they compiled.
-    assert len(notices) == 3
+    # The first gd fit (float64) and the first adam fit (float32) compile; the
+    # same fits again, the regressor's fits (the same kernels) and the
+    # predictions load what they compiled.
+    assert len(notices) == 2
     assert "float64" in notices[0]
     assert "float32" in notices[1]
     assert "python -m fastnn compile" in notices[0]

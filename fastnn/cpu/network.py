@@ -589,10 +589,7 @@ def predict_proba(X, net, theta, out, parallel):
     h = net.layout.n_hidden
     chunk = min(n, PREDICT_ROWS)
     rows = row_indices(n)
-    # The targets' dtype of the fit (uint8 indicator or X's), unused: the fit's
-    # kernel signatures.
-    target = np.uint8 if loss_ops.is_classification(net.output) else X.dtype
-    data = Data(X, np.empty((0, net.layout.n_outputs), dtype=target),
+    data = Data(X, np.empty((0, net.layout.n_outputs), dtype=X.dtype),
                 np.empty(0, dtype=X.dtype))
     work = workspace(net.layout, chunk, X.dtype)
     block_rows = work.weights.shape[1] // ROW_SLOTS

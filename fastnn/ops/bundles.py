@@ -27,8 +27,9 @@ class Data(NamedTuple):
 
     #: (n_samples, n_features), float32 or float64.
     X: np.ndarray
-    #: (n_samples, n_outputs): a 0/1 indicator (uint8) for the classifier, the
-    #: targets in the dtype of ``X`` for the regressor.
+    #: (n_samples, n_outputs), the dtype of ``X``: the classifier's 0/1
+    #: indicator, the regressor's targets. (One dtype for both, so that both
+    #: estimators' fits run the same compiled kernels.)
     Y: np.ndarray
     #: (n_samples,), the dtype of ``X``.
     sample_weight: np.ndarray

@@ -632,6 +632,7 @@ _PREDICT_AFTER_FIT = textwrap.dedent(
     steps = json.loads(sys.argv[4])
     n, (d, h) = 3000, (20, 64)
     X, Y, sw, theta = naive.random_problem("multiclass", n, (d, h), 0, True, dtype)
+    Y = Y.astype(dtype)  # the estimators' targets are in X's dtype
     data = Data(X, Y, sw)
     net = make_network(d, h, Y.shape[1], "relu", slope, True, dtype)
     # As the estimator: int32 rows, one visiting order (no shuffling).
