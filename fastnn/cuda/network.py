@@ -112,7 +112,8 @@ class Workspace(NamedTuple):
     hidden: np.ndarray
     #: Hidden deltas (batch x n_hidden).
     hidden_delta: np.ndarray
-    #: Output activations A2, then the output deltas (batch x n_outputs).
+    #: Output activations A2, then the output deltas or the weighted squared
+    #: residuals of the validation R^2 (batch x n_outputs).
     output: np.ndarray
     #: Per-row float64 scratch: the weighted loss (training) or the weight of a
     #: correct prediction (scoring)...
@@ -382,7 +383,7 @@ def batch_loss(row_a, row_b, m, W1, W2, alpha, partials, stats):
     """The batch objective into ``stats``; one block.
 
     ``(sum(w l) + alpha ||W||^2 / 2) / s`` with ``s = sum(w)``, at the weights
-    before this batch's update, as MLPClassifier measures it (and as
+    before this batch's update, as MLP measures it (and as
     :func:`fastnn.cpu.network.loss_grad` writes it). Each thread sums a fixed
     strided share into ``partials``, then thread 0 adds the partials in thread
     order.
@@ -445,8 +446,10 @@ def _block_sum(partials, t, nt):
 def batch_residuals(A2, m, partials, val_sums):
     """Add each output's ``sum(A2[:m, c])`` to ``val_sums[RESIDUAL, c]``; one block.
 
-    ``A2`` holds the weighted squared residuals that :func:`output_forward` left
-    in SCORE mode (nan where a prediction was not finite).
+    ``A2`` (batch x n_outputs) holds the weighted squared residuals that
+    :func:`output_forward` left in SCORE mode (nan where a prediction was not
+    finite); ``partials`` (N_PARTIALS x threads) and ``val_sums`` (N_VAL_SUMS x
+    n_outputs) are the workspace's.
     """
     t = cuda.threadIdx.x
     nt = cuda.blockDim.x
@@ -493,7 +496,9 @@ def validation_r2(Y, sample_weight, rows, partials, val_sums, stats):
     ``1 - sum w (y - p)^2 / sum w (y - ybar)^2``, 1 for an output predicted
     exactly, 0 for constant targets with errors (``r2_score``'s
     ``force_finite``), the mean over the outputs; nan when a prediction was not
-    finite.
+    finite. ``Y`` (n_samples, n_outputs) and ``sample_weight`` (n_samples,) are
+    the data's, ``rows`` the validation samples' indices; ``val_sums``
+    (N_VAL_SUMS x n_outputs) receives the targets' means and spreads.
     """
     t = cuda.threadIdx.x
     nt = cuda.blockDim.x

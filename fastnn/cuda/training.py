@@ -169,7 +169,8 @@ def _descend(net, params, solver, lr, coefs, work, m):
 
 
 def _score_launches(data, rows, net, layers, work):
-    """Score ``X[rows]`` into ``work.stats`` (launches only; the sums cleared).
+    """Score ``X[rows]`` into ``work.stats`` (launches only; the caller cleared
+    the validation sums: ``_clear_scores`` or ``start_epoch``).
 
     Classifier: the correct and total weights (``VAL_CORRECT``, ``VAL_WEIGHT``);
     regressor: the R^2 (``VAL_R2``), from the residuals summed chunk by chunk.
