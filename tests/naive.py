@@ -4,17 +4,21 @@ This is the oracle every kernel is compared against. It never imports fastnn,
 favours the obvious formula over the fast one, and returns new arrays instead of
 writing into buffers. Samples are rows:
 
-    Z1 = X W1 + b1,  A1 = g(Z1),  Z2 = A1 W2 + b2,  A2 = sigmoid(Z2) or softmax(Z2)
+    Z1 = X W1 + b1,  A1 = g(Z1),  Z2 = A1 W2 + b2,  A2 = out(Z2)
 
-The parameter vector is ``theta = [W1 (d*h, row-major), b1 (h), W2 (h*o), b2 (o)]``.
-Losses, gradients, accuracy, update rules and the stopping bookkeeping follow
-scikit-learn's ``MLPClassifier`` (``_base.py``, ``_stochastic_optimizers.py``,
-``_multilayer_perceptron.py``).
+with ``out`` sigmoid or softmax (classifier), identity or exp (regressor). The
+parameter vector is ``theta = [W1 (d*h, row-major), b1 (h), W2 (h*o), b2 (o)]``.
+Losses, gradients, accuracy, R^2, update rules and the stopping bookkeeping
+follow scikit-learn's ``MLPClassifier`` and ``MLPRegressor`` (``_base.py``,
+``_stochastic_optimizers.py``, ``_multilayer_perceptron.py``). An output is
+named as MLP's ``out_activation_`` ("logistic", "softmax", "identity", "exp"),
+or given as a bool: softmax (True) or logistic (False).
 """
 
 from types import SimpleNamespace
 
 import numpy as np
+from scipy.special import xlogy
 
 ACTIVATIONS = ("identity", "logistic", "tanh", "relu", "leaky_relu")
 
@@ -48,13 +52,39 @@ def random_problem(kind, n_samples, shape, seed=0, weighted=False,
     else:
         Y = rng.integers(2, size=(n_samples, o)).astype(np.uint8)
     sw = rng.uniform(0.2, 3.0, n_samples) if weighted else np.ones(n_samples)
+    theta = _glorot_theta(rng, d, h, o)
+    return X.astype(dtype), Y, sw.astype(dtype), theta.astype(dtype)
+
+
+def random_regression(n_samples, shape, n_outputs, seed=0, weighted=False,
+                      dtype=np.float64, counts=False):
+    """Random ``X, Y (of dtype), sample_weight, theta`` for the regressor's kernels.
+
+    Targets depend on ``X`` (so that training can raise the R^2): ``tanh`` of a
+    random projection plus noise, or with ``counts`` Poisson counts (zeros
+    included) of rate ``exp`` of one, for the poisson loss.
+    """
+    rng = np.random.default_rng(seed)
+    d, h = shape
+    X = rng.normal(size=(n_samples, d))
+    Z = X @ rng.normal(size=(d, n_outputs)) / np.sqrt(d)
+    if counts:
+        Y = rng.poisson(np.exp(Z)).astype(np.float64)
+    else:
+        Y = np.tanh(Z) + 0.1 * rng.normal(size=Z.shape)
+    sw = rng.uniform(0.2, 3.0, n_samples) if weighted else np.ones(n_samples)
+    theta = _glorot_theta(rng, d, h, n_outputs)
+    return X.astype(dtype), Y.astype(dtype), sw.astype(dtype), theta.astype(dtype)
+
+
+def _glorot_theta(rng, d, h, o):
+    """Glorot-uniform weights and biases of both layers, flat."""
     layers = []
     for fan_in, fan_out in ((d, h), (h, o)):
         bound = np.sqrt(6.0 / (fan_in + fan_out))
         layers += [rng.uniform(-bound, bound, (fan_in, fan_out)),
                    rng.uniform(-bound, bound, fan_out)]
-    theta = pack(*layers)
-    return X.astype(dtype), Y, sw.astype(dtype), theta.astype(dtype)
+    return pack(*layers)
 
 
 def sigmoid(Z):
@@ -99,45 +129,82 @@ def activation_derivative(name, Z, slope=0.01):
     raise ValueError(name)
 
 
-def forward(X, theta, n_hidden, n_outputs, act, slope, softmax_out):
+def output_name(output):
+    """The output's name: ``output`` itself, or a bool's (softmax / logistic)."""
+    if isinstance(output, (bool, np.bool_)):
+        return "softmax" if output else "logistic"
+    return output
+
+
+def is_classification(output):
+    return output_name(output) in ("logistic", "softmax")
+
+
+def output_function(output, Z):
+    """The output layer's function of ``Z2`` (rows are samples)."""
+    name = output_name(output)
+    if name == "softmax":
+        return softmax(Z)
+    if name == "logistic":
+        return sigmoid(Z)
+    if name == "exp":
+        return np.exp(Z)
+    if name == "identity":
+        return Z.copy()
+    raise ValueError(output)
+
+
+def forward(X, theta, n_hidden, n_outputs, act, slope, output):
     """Return ``(Z1, A1, Z2, A2)`` for every row of ``X``."""
     W1, b1, W2, b2 = unpack(theta, X.shape[1], n_hidden, n_outputs)
     Z1 = X @ W1 + b1
     A1 = activation(act, Z1, slope)
     Z2 = A1 @ W2 + b2
-    A2 = softmax(Z2) if softmax_out else sigmoid(Z2)
-    return Z1, A1, Z2, A2
+    return Z1, A1, Z2, output_function(output, Z2)
 
 
-def sample_losses(Y, A2, softmax_out, eps):
-    """Per-sample log-loss of the probabilities ``A2`` clipped to ``[eps, 1 - eps]``.
+def sample_losses(Y, A2, output, eps):
+    """Per-sample loss of the outputs ``A2``, as MLP's losses weight samples.
 
-    Categorical cross-entropy for softmax; otherwise the sum over outputs of the
-    binary cross-entropy (binary and multilabel).
+    Classifier: the log-loss of the probabilities clipped to ``[eps, 1 - eps]``,
+    categorical cross-entropy for softmax, otherwise the sum over outputs of the
+    binary cross-entropy (binary and multilabel). Regressor: half the squared
+    error averaged over the outputs (identity, MLP's ``squared_error``), or
+    ``xlogy(y, y / p) - y + p`` summed over the outputs (exp, MLP's
+    ``poisson``).
     """
+    name = output_name(output)
     Y = Y.astype(np.float64)
-    P = np.clip(A2.astype(np.float64), eps, 1 - eps)
-    if softmax_out:
+    A2 = A2.astype(np.float64)
+    if name == "identity":
+        return 0.5 * ((Y - A2) ** 2).mean(axis=1)
+    if name == "exp":
+        return (xlogy(Y, Y / A2) - Y + A2).sum(axis=1)
+    P = np.clip(A2, eps, 1 - eps)
+    if name == "softmax":
         return -(Y * np.log(P)).sum(axis=1)
     return -(Y * np.log(P) + (1 - Y) * np.log(1 - P)).sum(axis=1)
 
 
-def loss_and_grad(X, Y, sw, theta, n_hidden, act, slope, softmax_out, alpha,
+def loss_and_grad(X, Y, sw, theta, n_hidden, act, slope, output, alpha,
                   eps=None):
-    """MLPClassifier's objective on ``(X, Y, sw)`` and its gradient (flat).
+    """MLP's objective on ``(X, Y, sw)`` and its gradient (flat), as MLP computes it.
 
     ``loss = sum(sw * l) / s + alpha (||W1||^2 + ||W2||^2) / (2 s)``, ``s = sum(sw)``.
-    ``eps`` defaults to the machine epsilon of ``X.dtype``.
+    ``eps`` defaults to the machine epsilon of ``X.dtype``. The gradient
+    backpropagates MLP's output delta ``A2 - Y``: for the identity output with
+    several outputs that is ``n_outputs`` times the derivative of the averaged
+    squared error, as in ``MLPRegressor``.
     """
     if eps is None:
         eps = np.finfo(X.dtype).eps
     n_outputs = Y.shape[1]
     W1, _, W2, _ = unpack(theta, X.shape[1], n_hidden, n_outputs)
-    Z1, A1, _, A2 = forward(X, theta, n_hidden, n_outputs, act, slope, softmax_out)
+    Z1, A1, _, A2 = forward(X, theta, n_hidden, n_outputs, act, slope, output)
     s = sw.sum()
     penalty = alpha * ((W1**2).sum() + (W2**2).sum()) / (2 * s)
-    loss = (sw * sample_losses(Y, A2, softmax_out, eps)).sum() / s + penalty
-    # Logistic and softmax are the canonical links of the log-loss: dL/dZ2 = A2 - Y.
+    loss = (sw * sample_losses(Y, A2, output, eps)).sum() / s + penalty
+    # Each output function is the canonical link of its loss: dL/dZ2 = A2 - Y.
     dZ2 = (A2 - Y) * sw[:, None]
     dW2 = (A1.T @ dZ2 + alpha * W2) / s
     db2 = dZ2.sum(axis=0) / s
@@ -147,18 +214,47 @@ def loss_and_grad(X, Y, sw, theta, n_hidden, act, slope, softmax_out, alpha,
     return loss, pack(dW1, db1, dW2, db2)
 
 
-def accuracy(X, Y, sw, theta, n_hidden, act, slope, softmax_out):
+def accuracy(X, Y, sw, theta, n_hidden, act, slope, output):
     """Weighted share of rows whose predicted labels all match ``Y``.
 
     The predicted class is the argmax for softmax, and for logistic outputs every
     output is thresholded at 0.5 (as ``LabelBinarizer.inverse_transform``).
     """
-    A2 = forward(X, theta, n_hidden, Y.shape[1], act, slope, softmax_out)[3]
-    if softmax_out:
+    A2 = forward(X, theta, n_hidden, Y.shape[1], act, slope, output)[3]
+    if output_name(output) == "softmax":
         correct = Y[np.arange(len(Y)), A2.argmax(axis=1)] == 1
     else:
         correct = ((A2 > 0.5) == (Y == 1)).all(axis=1)
     return (sw * correct).sum() / sw.sum()
+
+
+def r2(Y, P, sw):
+    """Weighted R^2 of the predictions ``P``, written from its definition.
+
+    Per output ``1 - sum w (y - p)^2 / sum w (y - ybar)^2`` with ``ybar`` the
+    weighted mean; 1 when the residuals vanish, 0 when only the targets are
+    constant (``r2_score``'s ``force_finite``); the mean over the outputs; nan
+    when a prediction is not finite (as MLP's validation score then is).
+    """
+    Y, P = Y.astype(np.float64), P.astype(np.float64)
+    if not np.isfinite(P).all():
+        return np.nan
+    w = sw.astype(np.float64)[:, None]
+    ybar = (w * Y).sum(axis=0) / w.sum()
+    residual = (w * (Y - P) ** 2).sum(axis=0)
+    spread = (w * (Y - ybar) ** 2).sum(axis=0)
+    scores = np.where(residual == 0, 1.0,
+                      np.where(spread == 0, 0.0,
+                               1 - residual / np.where(spread == 0, 1.0, spread)))
+    return scores.mean()
+
+
+def validation_score(X, Y, sw, theta, n_hidden, act, slope, output):
+    """MLP's early-stopping score: accuracy (classifier) or R^2 (regressor)."""
+    if is_classification(output):
+        return accuracy(X, Y, sw, theta, n_hidden, act, slope, output)
+    P = forward(X, theta, n_hidden, Y.shape[1], act, slope, output)[3]
+    return r2(Y, P, sw)
 
 
 def gd_update(theta, grad, lr):
@@ -239,15 +335,16 @@ class Stopping:
         return self.decide(loss, n_samples) in ("stop", "lr_too_small")
 
 
-def train(X, Y, sw, orders, theta, n_epochs, n_hidden, act, slope, softmax_out,
+def train(X, Y, sw, orders, theta, n_epochs, n_hidden, act, slope, output,
           alpha, solver, batch_size, schedule="constant", lr_init=0.1, power_t=0.5,
           momentum=0.9, nesterov=True, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
           tol=1e-4, n_iter_no_change=10, val_rows=None):
-    """MLPClassifier's stochastic training loop, epoch by epoch.
+    """MLP's stochastic training loop, epoch by epoch.
 
     Epoch ``e`` visits the training samples in the order ``orders[e % len(orders)]``,
     in batches of consecutive slices (the last one may be smaller). With
-    ``val_rows``, early stopping: the accuracy on those rows drives ``Stopping``
+    ``val_rows``, early stopping: the score on those rows (:func:`validation_score`,
+    accuracy or R^2) drives ``Stopping``
     (as minus the score) and the weights of the best score are kept in ``best``.
     Returns ``theta, loss_curve, converged, val_scores, best``, and per epoch
     ``new_lr`` (the learning rate the adaptive schedule set at its end, else 0)
@@ -268,7 +365,7 @@ def train(X, Y, sw, orders, theta, n_epochs, n_hidden, act, slope, softmax_out,
         for start in range(0, n, batch_size):
             rows = order[start : start + batch_size]
             loss, grad = loss_and_grad(X[rows], Y[rows], sw[rows], theta, n_hidden,
-                                       act, slope, softmax_out, alpha)
+                                       act, slope, output, alpha)
             total += loss * len(rows)
             step += 1
             lr = stopping.learning_rate
@@ -282,8 +379,8 @@ def train(X, Y, sw, orders, theta, n_epochs, n_hidden, act, slope, softmax_out,
         out.loss_curve.append(total / n)
         metric = total / n
         if val_rows is not None:
-            score = accuracy(X[val_rows], Y[val_rows], sw[val_rows], theta, n_hidden,
-                             act, slope, softmax_out)
+            score = validation_score(X[val_rows], Y[val_rows], sw[val_rows], theta,
+                                     n_hidden, act, slope, output)
             out.val_scores.append(score)
             metric = -score
             if metric < stopping.best_loss:

@@ -1,4 +1,4 @@
-"""Forward pass, log-loss and backprop of the one-hidden-layer network (CUDA).
+"""Forward pass, loss and backprop of the one-hidden-layer network (CUDA).
 
 The twin of :mod:`fastnn.cpu.network`: same flat ``theta`` (its segments from
 :class:`fastnn.ops.layout.Layout`), same bundles (:mod:`fastnn.ops.bundles`), same
@@ -10,7 +10,7 @@ coalesce.
 A batch takes seven launches, fused so that each intermediate is written once
 and read only by a later launch: (1) the batch's sample indices (the epoch's
 keyed order, :func:`batch_samples`); (2) hidden layer with its activation;
-(3) output layer, softmax/logistic, loss and output delta; (4) batch totals
+(3) output layer (:mod:`fastnn.ops.losses`), loss and output delta; (4) batch totals
 (weights, loss, L2 norm of the weights *before* any update); (5) hidden delta,
 which must read ``W2`` before (6) the gradient of ``W2``/``b2`` fused with their
 optimizer step and (7) the same for ``W1``/``b1`` (:mod:`fastnn.cuda.training`).
@@ -23,6 +23,12 @@ or as fixed per-thread partials added in thread order (no float atomics), so a
 fit gives the same bits run after run. Launch shapes come from the module
 constants below, read at launch time (tests patch them down to run the
 multi-block and grid-stride paths).
+
+Validation scores: accuracy adds the weights of the correct rows to ``stats``
+(:func:`batch_score`); R^2 adds each output's weighted squared residuals to
+``Workspace.val_sums`` (:func:`batch_residuals`), and :func:`validation_r2`
+takes the targets' weighted means and spreads over the validation rows and
+writes the score to ``stats``.
 """
 
 import math
@@ -45,9 +51,11 @@ MAX_BLOCKS = 4096
 PREDICT_ROWS = 1 << 16
 
 # What the output kernel does after the forward pass.
-PREDICT = 0  # leave the probabilities
-TRAIN = 1  # per-row weighted loss, output delta in place of the probabilities
-SCORE = 2  # per-row weight if the prediction is right, else 0
+PREDICT = 0  # leave the output activations
+TRAIN = 1  # per-row weighted loss, output delta in place of the activations
+# Classifier: per-row weight if the prediction is right, else 0; regressor: the
+# weighted squared residuals in place of the activations.
+SCORE = 2
 
 # Slots of the float64 ``stats`` vector that kernels fill for the host.
 BATCH_WEIGHT = 0  # sum of the batch's sample weights
@@ -56,7 +64,14 @@ EPOCH_LOSS = 2  # sum over the epoch's batches of BATCH_LOSS * batch rows
 NON_FINITE = 3  # set to 1 when an update produced a non-finite parameter
 VAL_CORRECT = 4  # weight of the correctly predicted validation rows
 VAL_WEIGHT = 5  # weight of the validation rows
-N_STATS = 6
+VAL_R2 = 6  # the validation R^2 (regressor)
+N_STATS = 7
+
+# Rows of ``Workspace.val_sums``, per output (R^2 of the regressor).
+TARGET_MEAN = 0  # weighted mean of the validation targets
+TARGET_SPREAD = 1  # sum w (y - mean)^2
+RESIDUAL = 2  # sum w (y - p)^2
+N_VAL_SUMS = 3
 
 #: Per-thread partial sums of the one-block reductions (rows of ``partials``).
 N_PARTIALS = 3
@@ -74,6 +89,10 @@ _relu_grad = _device(act_ops.relu_grad)
 _leaky_relu_grad = _device(act_ops.leaky_relu_grad)
 _logistic_loss = _device(specialise(loss_ops.logistic_loss, log=math.log))
 _softmax_loss_term = _device(specialise(loss_ops.softmax_loss_term, log=math.log))
+_squared_error_term = _device(loss_ops.squared_error_term)
+_poisson_term = _device(specialise(loss_ops.poisson_term, log=math.log))
+_exp_output = _device(specialise(loss_ops.exp_output, exp=math.exp))
+_is_classification = _device(loss_ops.is_classification)
 _output_delta = _device(loss_ops.output_delta)
 _objective = _device(loss_ops.objective)
 _regularised_gradient = _device(loss_ops.regularised_gradient)
@@ -93,7 +112,8 @@ class Workspace(NamedTuple):
     hidden: np.ndarray
     #: Hidden deltas (batch x n_hidden).
     hidden_delta: np.ndarray
-    #: Output activations A2, then the output deltas (batch x n_outputs).
+    #: Output activations A2, then the output deltas or the weighted squared
+    #: residuals of the validation R^2 (batch x n_outputs).
     output: np.ndarray
     #: Per-row float64 scratch: the weighted loss (training) or the weight of a
     #: correct prediction (scoring)...
@@ -104,6 +124,9 @@ class Workspace(NamedTuple):
     partials: np.ndarray
     #: float64 results read by the host (slots ``BATCH_WEIGHT`` ...).
     stats: np.ndarray
+    #: float64 per-output sums of the validation R^2 (N_VAL_SUMS x n_outputs,
+    #: rows ``TARGET_MEAN`` ...).
+    val_sums: np.ndarray
 
 
 def workspace(layout, batch_size, dtype):
@@ -119,6 +142,7 @@ def workspace(layout, batch_size, dtype):
         row_b=cuda.device_array(b, dtype=np.float64),
         partials=cuda.device_array((N_PARTIALS, THREADS_PER_BLOCK), dtype=np.float64),
         stats=cuda.to_device(np.zeros(N_STATS)),
+        val_sums=cuda.to_device(np.zeros((N_VAL_SUMS, layout.n_outputs))),
     )
 
 
@@ -217,15 +241,16 @@ def hidden_forward(X, samples, W1, b1, activation, slope, A1, Xb):
 
 
 @_device
-def _output_row(A1, W2, b2, r, softmax, A2):
-    """Output activations of row ``r``: logistic per output or softmax."""
+def _output_row(A1, W2, b2, r, output, A2):
+    """Output activations of row ``r``: the output function of code ``output``
+    (logistic or exp per output, identity, or softmax over the outputs)."""
     h, o = W2.shape
     for c in range(o):
         z = W2[0, c] * A1[r, 0]
         for j in range(1, h):
             z += W2[j, c] * A1[r, j]
         A2[r, c] = z + b2[c]
-    if softmax:
+    if output == loss_ops.SOFTMAX:
         zmax = A2[r, 0]
         for c in range(1, o):
             zmax = max(zmax, A2[r, c])
@@ -239,9 +264,25 @@ def _output_row(A1, W2, b2, r, softmax, A2):
             total += A2[r, c]
         for c in range(o):
             A2[r, c] /= total
-    else:
+    elif output == loss_ops.LOGISTIC:
         for c in range(o):
             A2[r, c] = _logistic(A2[r, c], 0.0)
+    elif output == loss_ops.EXP:
+        for c in range(o):
+            A2[r, c] = _exp_output(A2[r, c])
+
+
+@_device
+def loss_term(p, y, output, eps, n_outputs):
+    """One output's loss term at prediction ``p`` and target ``y``
+    (:mod:`fastnn.ops.losses`), summed over the outputs into a sample's loss."""
+    if output == loss_ops.SOFTMAX:
+        return _softmax_loss_term(p, y, eps)
+    if output == loss_ops.LOGISTIC:
+        return _logistic_loss(p, y, eps)
+    if output == loss_ops.EXP:
+        return _poisson_term(p, y)
+    return _squared_error_term(p, y, n_outputs)
 
 
 @_device
@@ -260,34 +301,50 @@ def _correct(A2, r, Y, i, softmax):
     return True
 
 
+@_device
+def _score_row(A2, r, Y, i, w, output, row_a):
+    """SCORE mode for row ``r`` (sample ``i``, weight ``w``).
+
+    Classifier: ``row_a[r]`` is ``w`` if the prediction is right, else 0.
+    Regressor: ``A2[r, c]`` becomes ``w (y - p)^2`` (in the CPU twin's order of
+    operations), nan for a non-finite prediction, which makes the R^2 nan.
+    """
+    if _is_classification(output):
+        row_a[r] = w if _correct(A2, r, Y, i, output == loss_ops.SOFTMAX) else 0.0
+        return
+    for c in range(A2.shape[1]):
+        p = A2[r, c]
+        y = Y[i, c]
+        A2[r, c] = w * (y - p) * (y - p) if math.isfinite(p) else math.nan
+
+
 @cuda.jit
-def output_forward(Y, sample_weight, samples, A1, W2, b2, softmax, eps, mode, A2,
+def output_forward(Y, sample_weight, samples, A1, W2, b2, output, eps, mode, A2,
                    row_a, row_b):
     """Output layer of the rows of ``A1``, one thread per row of ``samples``.
 
-    ``mode`` PREDICT leaves the probabilities in ``A2``. TRAIN writes the
-    weighted loss to ``row_a``, the weight to ``row_b`` and the output delta
-    ``(A2 - Y) * w`` over ``A2`` (``A - Y`` because logistic and softmax are the
-    canonical links of the log-loss). SCORE writes the weight of a correct
-    prediction (else 0) to ``row_a`` and the weight to ``row_b``.
+    ``Y`` (n_samples, n_outputs) holds uint8 indicators (classifier) or targets
+    of ``A1``'s dtype (regressor); ``output`` is an output code of
+    :mod:`fastnn.ops.losses`. ``mode`` PREDICT leaves the output activations in
+    ``A2``. TRAIN writes the weighted loss to ``row_a``, the weight to ``row_b``
+    and the output delta ``(A2 - Y) * w`` over ``A2`` (``A - Y`` because every
+    output function is its loss's canonical link). SCORE writes the weight to
+    ``row_b`` and the row's score terms (:func:`_score_row`).
     """
     o = A2.shape[1]
     for r in range(cuda.grid(1), samples.shape[0], cuda.gridsize(1)):
-        _output_row(A1, W2, b2, r, softmax, A2)
+        _output_row(A1, W2, b2, r, output, A2)
         if mode == PREDICT:
             continue
         i = samples[r]
         w = sample_weight[i]
         row_b[r] = w
         if mode == SCORE:
-            row_a[r] = w if _correct(A2, r, Y, i, softmax) else 0.0
+            _score_row(A2, r, Y, i, w, output, row_a)
             continue
         loss = 0.0
         for c in range(o):
-            if softmax:
-                loss += _softmax_loss_term(A2[r, c], Y[i, c], eps)
-            else:
-                loss += _logistic_loss(A2[r, c], Y[i, c], eps)
+            loss += loss_term(A2[r, c], Y[i, c], output, eps, o)
             A2[r, c] = _output_delta(A2[r, c], Y[i, c], w)
         row_a[r] = loss * w
 
@@ -326,7 +383,7 @@ def batch_loss(row_a, row_b, m, W1, W2, alpha, partials, stats):
     """The batch objective into ``stats``; one block.
 
     ``(sum(w l) + alpha ||W||^2 / 2) / s`` with ``s = sum(w)``, at the weights
-    before this batch's update, as MLPClassifier measures it (and as
+    before this batch's update, as MLP measures it (and as
     :func:`fastnn.cpu.network.loss_grad` writes it). Each thread sums a fixed
     strided share into ``partials``, then thread 0 adds the partials in thread
     order.
@@ -364,6 +421,107 @@ def batch_score(row_a, row_b, m, partials, stats):
             b += partials[1, k]
         stats[VAL_CORRECT] += a
         stats[VAL_WEIGHT] += b
+
+
+@_device
+def _block_sum(partials, t, nt):
+    """``sum(partials[0])`` in thread order, for every thread of the block.
+
+    Thread 0 adds the partials and leaves the total in ``partials[1, 0]``; the
+    barriers let every thread read it, and reuse ``partials[0]`` afterwards.
+    """
+    cuda.syncthreads()
+    if t == 0:
+        s = 0.0
+        for k in range(nt):
+            s += partials[0, k]
+        partials[1, 0] = s
+    cuda.syncthreads()
+    s = partials[1, 0]
+    cuda.syncthreads()
+    return s
+
+
+@cuda.jit
+def batch_residuals(A2, m, partials, val_sums):
+    """Add each output's ``sum(A2[:m, c])`` to ``val_sums[RESIDUAL, c]``; one block.
+
+    ``A2`` (batch x n_outputs) holds the weighted squared residuals that
+    :func:`output_forward` left in SCORE mode (nan where a prediction was not
+    finite); ``partials`` (N_PARTIALS x threads) and ``val_sums`` (N_VAL_SUMS x
+    n_outputs) are the workspace's.
+    """
+    t = cuda.threadIdx.x
+    nt = cuda.blockDim.x
+    for c in range(A2.shape[1]):
+        s = 0.0
+        for r in range(t, m, nt):
+            s += A2[r, c]
+        partials[0, t] = s
+        s = _block_sum(partials, t, nt)
+        if t == 0:
+            val_sums[RESIDUAL, c] += s
+
+
+@_device
+def _target_spread(Y, sample_weight, rows, c, weight, partials, val_sums):
+    """Weighted mean and ``sum w (y - mean)^2`` of output ``c`` of ``Y[rows]``,
+    two passes as the CPU twin takes them, into ``val_sums``."""
+    t = cuda.threadIdx.x
+    nt = cuda.blockDim.x
+    s = 0.0
+    for k in range(t, rows.shape[0], nt):
+        i = rows[k]
+        s += sample_weight[i] * Y[i, c]
+    partials[0, t] = s
+    mean = _block_sum(partials, t, nt) / weight
+    s = 0.0
+    for k in range(t, rows.shape[0], nt):
+        i = rows[k]
+        y = Y[i, c]
+        s += sample_weight[i] * (y - mean) * (y - mean)
+    partials[0, t] = s
+    spread = _block_sum(partials, t, nt)
+    if t == 0:
+        val_sums[TARGET_MEAN, c] = mean
+        val_sums[TARGET_SPREAD, c] = spread
+
+
+@cuda.jit
+def validation_r2(Y, sample_weight, rows, partials, val_sums, stats):
+    """``stats[VAL_R2]``: the weighted R^2 of the validation ``rows``; one block.
+
+    The twin of :func:`fastnn.cpu.training.r2`, from the residuals that
+    :func:`batch_residuals` summed into ``val_sums``: per output
+    ``1 - sum w (y - p)^2 / sum w (y - ybar)^2``, 1 for an output predicted
+    exactly, 0 for constant targets with errors (``r2_score``'s
+    ``force_finite``), the mean over the outputs; nan when a prediction was not
+    finite. ``Y`` (n_samples, n_outputs) and ``sample_weight`` (n_samples,) are
+    the data's, ``rows`` the validation samples' indices; ``val_sums``
+    (N_VAL_SUMS x n_outputs) receives the targets' means and spreads.
+    """
+    t = cuda.threadIdx.x
+    nt = cuda.blockDim.x
+    s = 0.0
+    for k in range(t, rows.shape[0], nt):
+        s += sample_weight[rows[k]]
+    partials[0, t] = s
+    weight = _block_sum(partials, t, nt)
+    n_out = val_sums.shape[1]
+    for c in range(n_out):
+        _target_spread(Y, sample_weight, rows, c, weight, partials, val_sums)
+    if t == 0:
+        score = 0.0
+        for c in range(n_out):
+            residual = val_sums[RESIDUAL, c]
+            spread = val_sums[TARGET_SPREAD, c]
+            if residual != residual:
+                score = math.nan
+            elif residual == 0.0:
+                score += 1.0
+            elif spread != 0.0:
+                score += 1.0 - residual / spread
+        stats[VAL_R2] = score / n_out
 
 
 @cuda.jit
@@ -452,8 +610,8 @@ def forward_backward(data, samples, net, layers, alpha, work):
     W1, _, W2, b2 = layers
     hidden_layer(data.X, samples, net, layers, work, gather=True)
     launch(output_forward, m)(data.Y, data.sample_weight, samples, work.hidden, W2,
-                              b2, net.output == loss_ops.SOFTMAX, net.eps, TRAIN,
-                              work.output, work.row_a, work.row_b)
+                              b2, net.output, net.eps, TRAIN, work.output,
+                              work.row_a, work.row_b)
     reduce_launch(batch_loss, work)(work.row_a, work.row_b, m, W1, W2, alpha,
                                     work.partials, work.stats)
     launch(hidden_delta, m * net.layout.n_hidden)(
@@ -463,7 +621,7 @@ def forward_backward(data, samples, net, layers, alpha, work):
 
 
 def loss_grad(data, rows, net, theta, alpha, work, grad, parallel=None):
-    """Mean log-loss plus L2 penalty of the samples ``X[rows]``, and its gradient.
+    """Mean loss plus L2 penalty of the samples ``X[rows]``, and its gradient.
 
     The twin of :func:`fastnn.cpu.network.loss_grad` on device arrays: ``data``
     holds device arrays, ``rows`` (at most the workspace's batch size) is a
@@ -495,16 +653,18 @@ def predict_proba(X, net, theta, out, parallel=None):
     work = workspace(net.layout, chunk, X.dtype)
     layers = unpack(net.layout, theta)
     W2, b2 = layers[2], layers[3]
-    # Unused in PREDICT mode; typed as in training so that no variant is compiled.
-    Y = cuda.device_array((0, net.layout.n_outputs), dtype=np.uint8)
+    # Unused in PREDICT mode; typed as in training (uint8 indicators or targets
+    # of X's dtype) so that no variant is compiled.
+    target = np.uint8 if loss_ops.is_classification(net.output) else X.dtype
+    Y = cuda.device_array((0, net.layout.n_outputs), dtype=target)
     sw = cuda.device_array(0, dtype=X.dtype)
     for start in range(0, n, chunk):
         samples = work.samples[: min(chunk, n - start)]
         select(rows, keys, 0, start, samples)
         hidden_layer(X, samples, net, layers, work, gather=False)
         launch(output_forward, samples.shape[0])(
-            Y, sw, samples, work.hidden, W2, b2, net.output == loss_ops.SOFTMAX,
-            net.eps, PREDICT, out[start:], work.row_a, work.row_b
+            Y, sw, samples, work.hidden, W2, b2, net.output, net.eps, PREDICT,
+            out[start:], work.row_a, work.row_b
         )
 
 

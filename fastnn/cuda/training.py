@@ -4,8 +4,9 @@ The twin of :mod:`fastnn.cpu.training`, with the same bundles and contracts.
 Data, weights, optimizer slots and the weight backups stay on the device for the
 whole call; per batch the host only launches kernels (:mod:`fastnn.cuda.network`),
 and per epoch it reads back one small ``stats`` vector (loss, non-finite flag,
-validation score). The learning rates and the stopping rules are scalar
-bookkeeping: :func:`fastnn.ops.schedules.step_size` and
+validation score: accuracy or R^2, both summed on the device). The learning
+rates and the stopping rules are scalar bookkeeping:
+:func:`fastnn.ops.schedules.step_size` and
 :func:`~fastnn.ops.schedules.end_of_epoch` run as plain Python on the host
 between launches, on the same ``state`` slots as the CPU backend's.
 
@@ -33,8 +34,10 @@ from .network import (
     BATCH_WEIGHT,
     EPOCH_LOSS,
     NON_FINITE,
+    RESIDUAL,
     SCORE,
     VAL_CORRECT,
+    VAL_R2,
     VAL_WEIGHT,
     launch,
     no_rows,
@@ -120,24 +123,31 @@ def copy(src, dst):
         dst[p] = src[p]
 
 
+@_device
+def _clear_val(stats, val_sums):
+    stats[VAL_CORRECT] = 0.0
+    stats[VAL_WEIGHT] = 0.0
+    for c in range(val_sums.shape[1]):
+        val_sums[RESIDUAL, c] = 0.0
+
+
 @cuda.jit
-def start_epoch(theta, backups, stats):
-    """``backups = [backups[1], theta]`` and the epoch's ``stats`` cleared."""
+def start_epoch(theta, backups, stats, val_sums):
+    """``backups = [backups[1], theta]`` and the epoch's ``stats`` and validation
+    sums cleared."""
     for p in range(cuda.grid(1), theta.shape[0], cuda.gridsize(1)):
         backups[0, p] = backups[1, p]
         backups[1, p] = theta[p]
     if cuda.grid(1) == 0:
         stats[EPOCH_LOSS] = 0.0
         stats[NON_FINITE] = 0.0
-        stats[VAL_CORRECT] = 0.0
-        stats[VAL_WEIGHT] = 0.0
+        _clear_val(stats, val_sums)
 
 
 @cuda.jit
-def _clear_scores(stats):
+def _clear_scores(stats, val_sums):
     if cuda.grid(1) == 0:
-        stats[VAL_CORRECT] = 0.0
-        stats[VAL_WEIGHT] = 0.0
+        _clear_val(stats, val_sums)
 
 
 def _descend(net, params, solver, lr, coefs, work, m):
@@ -159,45 +169,64 @@ def _descend(net, params, solver, lr, coefs, work, m):
 
 
 def _score_launches(data, rows, net, layers, work):
-    """Add the validation weights of ``X[rows]`` to ``work.stats`` (launches only)."""
+    """Score ``X[rows]`` into ``work.stats`` (launches only; the caller cleared
+    the validation sums: ``_clear_scores`` or ``start_epoch``).
+
+    Classifier: the correct and total weights (``VAL_CORRECT``, ``VAL_WEIGHT``);
+    regressor: the R^2 (``VAL_R2``), from the residuals summed chunk by chunk.
+    """
     W2, b2 = layers[2], layers[3]
     keys = no_rows()
     chunk = network.batch_rows(work)
+    classifier = loss_ops.is_classification(net.output)
     for start in range(0, rows.shape[0], chunk):
         m = min(chunk, rows.shape[0] - start)
         samples = work.samples[:m]
         network.select(rows, keys, 0, start, samples)
         network.hidden_layer(data.X, samples, net, layers, work, gather=False)
         launch(network.output_forward, m)(
-            data.Y, data.sample_weight, samples, work.hidden, W2, b2,
-            net.output == loss_ops.SOFTMAX, net.eps, SCORE, work.output, work.row_a,
-            work.row_b
+            data.Y, data.sample_weight, samples, work.hidden, W2, b2, net.output,
+            net.eps, SCORE, work.output, work.row_a, work.row_b
         )
-        reduce_launch(network.batch_score, work)(work.row_a, work.row_b, m,
-                                                 work.partials, work.stats)
+        if classifier:
+            reduce_launch(network.batch_score, work)(work.row_a, work.row_b, m,
+                                                     work.partials, work.stats)
+        else:
+            reduce_launch(network.batch_residuals, work)(work.output, m,
+                                                         work.partials,
+                                                         work.val_sums)
+    if not classifier:
+        reduce_launch(network.validation_r2, work)(data.Y, data.sample_weight, rows,
+                                                   work.partials, work.val_sums,
+                                                   work.stats)
 
 
-def _score(stats, val):
-    """The validation accuracy from the host copy of ``stats``."""
+def _score(stats, val, net):
+    """The validation score from the host copy of ``stats``."""
     if val.trivial:
         return 1.0
-    return stats[VAL_CORRECT] / stats[VAL_WEIGHT]
+    if loss_ops.is_classification(net.output):
+        return stats[VAL_CORRECT] / stats[VAL_WEIGHT]
+    return stats[VAL_R2]
 
 
-def accuracy(data, val, net, theta, work, parallel=None):
-    """Weighted accuracy of the network on ``X[val.rows]``, as ``accuracy_score``.
+def validation_score(data, val, net, theta, work, parallel=None):
+    """The early-stopping score of the network on ``X[val.rows]``, as MLP's.
 
-    The twin of :func:`fastnn.cpu.training.accuracy` on device arrays (``val``
-    is a :class:`~fastnn.ops.bundles.Validation` of device rows, its ``out``
-    unused): a sample counts as correct when its predicted label equals its
-    label, the argmax for softmax, every output thresholded at 0.5 for logistic
-    outputs. ``val.trivial``: 1.0 (one class). ``parallel`` is ignored.
+    The twin of :func:`fastnn.cpu.training.validation_score` on device arrays
+    (``val`` is a :class:`~fastnn.ops.bundles.Validation` of device rows, its
+    ``out`` unused), summed on the device. A classifier scores the weighted
+    accuracy, as ``accuracy_score``: a sample counts as correct when its
+    predicted label equals its label, the argmax for softmax, every output
+    thresholded at 0.5 for logistic outputs. A regressor scores the weighted
+    R^2, as ``r2_score`` (see :func:`fastnn.cuda.network.validation_r2`).
+    ``val.trivial``: 1.0 (one class). ``parallel`` is ignored.
     """
     if val.trivial:
         return 1.0
-    launch(_clear_scores, 1)(work.stats)
+    launch(_clear_scores, 1)(work.stats, work.val_sums)
     _score_launches(data, val.rows, net, unpack(net.layout, theta), work)
-    return _score(work.stats.copy_to_host(), val)
+    return _score(work.stats.copy_to_host(), val, net)
 
 
 def train_epochs(data, visits, net, solver, params, work, val, curves):
@@ -211,10 +240,10 @@ def train_epochs(data, visits, net, solver, params, work, val, curves):
     the learning rate the adaptive schedule set (else 0).
 
     Early stopping is on when ``val`` is not None (a
-    :class:`~fastnn.ops.bundles.Validation` of device rows): the accuracy on
-    those rows drives the ``tol`` / ``n_iter_no_change`` rule, and
-    ``params.best`` receives the weights whenever the score beats the best so
-    far. Diverging in epoch ``e`` restores the weights that started epoch
+    :class:`~fastnn.ops.bundles.Validation` of device rows): the score on those
+    rows (:func:`validation_score`) drives the ``tol`` / ``n_iter_no_change``
+    rule, and ``params.best`` receives the weights whenever the score beats the
+    best so far. Diverging in epoch ``e`` restores the weights that started epoch
     ``e - 1`` (``params.backups[0]``), as on the CPU. Statuses are those of
     :mod:`fastnn.ops.schedules`.
     """
@@ -228,7 +257,7 @@ def train_epochs(data, visits, net, solver, params, work, val, curves):
     unshuffled = no_rows()
     size = theta.shape[0]
     for epoch in range(curves.loss.shape[0]):
-        launch(start_epoch, size)(theta, backups, stats)
+        launch(start_epoch, size)(theta, backups, stats, work.val_sums)
         keys = visits.keys[epoch % n_keys] if n_keys else unshuffled
         for start in range(0, n, solver.batch_size):
             m = min(solver.batch_size, n - start)
@@ -248,7 +277,7 @@ def train_epochs(data, visits, net, solver, params, work, val, curves):
         state[schedules.T] += n
         metric = loss
         if val is not None:
-            score = _score(host, val)
+            score = _score(host, val, net)
             curves.score[epoch] = score
             metric = -score
             if metric < state[schedules.BEST]:

@@ -3,7 +3,8 @@
 The simulator runs kernels as Python, so it accepts code that numba-cuda cannot
 compile (an unsupported call, a type that does not unify, a tuple argument). This
 test drives the host-side API (fit epochs, loss and gradient, prediction,
-accuracy, an optimizer step, the finiteness check) in a fresh process with the
+validation scores, an optimizer step, the finiteness check), for classifier
+(uint8) and regressor (float) targets, in a fresh process with the
 simulator off and no GPU: device arrays are stood in for by NumPy arrays and
 every launch, instead of running, compiles its kernel for the argument types it
 was given, down to NVVM IR for compute capability 9.0 (numba-cuda's typing and
@@ -73,13 +74,18 @@ dispatcher.CUDADispatcher.__getitem__ = launch
 from fastnn.cuda import network, training  # noqa: E402
 from fastnn.ops.bundles import Curves, Data, Params, Validation  # noqa: E402
 from tests.common import make_network, make_params, make_solver  # noqa: E402
-from tests.naive import random_problem  # noqa: E402
+from tests.naive import random_problem, random_regression  # noqa: E402
 
+# Output codes are scalar arguments: the identity output compiles the regressor's
+# kernels (float targets) for the exp output too.
 for dtype in (np.float64, np.float32):
-    for kind in ("binary", "multiclass"):
-        X, Y, sw, theta = random_problem(kind, 12, (3, 4), dtype=dtype)
-        net = make_network(3, 4, Y.shape[1], "tanh", 0.01, kind == "multiclass",
-                           dtype)
+    for output in ("logistic", "softmax", "identity"):
+        if output == "identity":
+            X, Y, sw, theta = random_regression(12, (3, 4), 2, dtype=dtype)
+        else:
+            kind = "multiclass" if output == "softmax" else "binary"
+            X, Y, sw, theta = random_problem(kind, 12, (3, 4), dtype=dtype)
+        net = make_network(3, 4, Y.shape[1], "tanh", 0.01, output, dtype)
         data = Data(device(X), device(Y), device(sw))
         work = network.workspace(net.layout, 5, dtype)
         # No kernel runs, so stats keep what is set here: a validation weight
@@ -101,7 +107,7 @@ for dtype in (np.float64, np.float32):
                 visits = training.Visits(rows, device(keys))
                 training.train_epochs(data, visits, net, bundle, params, work, val,
                                       Curves.empty(1))
-            training.accuracy(data, val, net, d_theta, work)
+            training.validation_score(data, val, net, d_theta, work)
 print(len(compiled), "kernel signatures:", ", ".join(sorted(set(compiled.values()))))
 '''
 
@@ -121,7 +127,7 @@ def test_every_launch_compiles_for_a_real_gpu():
     assert out.returncode == 0, out.stderr
     # Each kernel of the backend was launched at least once.
     for name in ("batch_samples", "hidden_forward", "output_forward", "batch_loss",
-                 "batch_score", "hidden_delta", "layer_grad", "all_finite_flags",
-                 "update_layer", "copy", "start_epoch",
-                 "_clear_scores"):
+                 "batch_score", "batch_residuals", "validation_r2", "hidden_delta",
+                 "layer_grad", "all_finite_flags", "update_layer", "copy",
+                 "start_epoch", "_clear_scores"):
         assert name in out.stdout, (name, out.stdout)

@@ -21,6 +21,9 @@ from tests.common import make_network
 
 ACTIVATIONS = naive.ACTIVATIONS
 KINDS = ("binary", "multiclass", "multilabel")
+#: (output, n_outputs) of the regressor: MLPRegressor's two losses, one and
+#: several outputs.
+REGRESSIONS = [("identity", 1), ("identity", 3), ("exp", 1), ("exp", 3)]
 DTYPES = (np.float64, np.float32)
 SLOPE = 0.05
 D, H = 3, 5
@@ -47,6 +50,12 @@ def _problem(kind, n_samples, dtype, seed=0, weighted=False):
 def _net(kind, act, dtype):
     return make_network(D, H, _n_outputs(kind), act, SLOPE, kind == "multiclass",
                         dtype)
+
+
+def _regression(output, n_outputs, n_samples, dtype, weighted=False):
+    """Random ``X, Y (float), sw, theta``: counts for the exp output (poisson)."""
+    return naive.random_regression(n_samples, (D, H), n_outputs, 0, weighted, dtype,
+                                   counts=output == "exp")
 
 
 @cuda.jit
@@ -129,6 +138,8 @@ def test_workspace_shapes():
     assert work.row_a.shape == work.row_b.shape == (7,)
     assert work.row_a.dtype == np.float64
     assert work.stats.shape == (network.N_STATS,)
+    assert work.val_sums.shape == (network.N_VAL_SUMS, 3)
+    assert work.val_sums.dtype == np.float64
     assert network.batch_rows(work) == 7
 
 
@@ -158,6 +169,35 @@ def test_loss_grad(kind, act, dtype, weighted):
     assert_allclose(loss, ref_loss, **TOL[dtype])
     assert_allclose(grad.copy_to_host(), ref_grad, **TOL[dtype])
     if dtype == np.float64:
+        cpu_grad = np.empty_like(theta)
+        cpu_work = cpu_network.workspace(net.layout, rows.size, dtype)
+        cpu_loss = cpu_network.loss_grad(Data(X, Y, sw), rows, net, theta, alpha,
+                                         cpu_work, cpu_grad, None)
+        assert_allclose(loss, cpu_loss, **TWIN_TOL)
+        assert_allclose(grad.copy_to_host(), cpu_grad, **TWIN_TOL)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(("output", "n_outputs"), REGRESSIONS)
+def test_loss_grad_regression(output, n_outputs, dtype):
+    """Squared-error (identity) and poisson (exp) losses on float targets."""
+    X, Y, sw, theta = _regression(output, n_outputs, 20, dtype, weighted=True)
+    if output == "exp":
+        assert (Y == 0).any() and (Y > 0).any()  # both branches of poisson_term
+    rows = np.array([4, 0, 19, 7, 7, 12, 3, 11, 9])
+    alpha = 0.3
+    act = "tanh" if n_outputs == 1 else "relu"
+    net = make_network(D, H, n_outputs, act, SLOPE, output, dtype)
+    dX, dY, dsw, drows, dtheta = _device(X, Y, sw, rows, theta)
+    grad = cuda.device_array_like(dtheta)
+    work = network.workspace(net.layout, rows.size + 3, dtype)
+    loss = network.loss_grad(Data(dX, dY, dsw), drows, net, dtheta, alpha, work,
+                             grad)
+    ref_loss, ref_grad = naive.loss_and_grad(X[rows], Y[rows], sw[rows], theta, H,
+                                             act, SLOPE, output, alpha)
+    assert_allclose(loss, ref_loss, **TOL[dtype])
+    assert_allclose(grad.copy_to_host(), ref_grad, **TOL[dtype])
+    if dtype == np.float64:  # (float32: one CPU compilation more, for no new path)
         cpu_grad = np.empty_like(theta)
         cpu_work = cpu_network.workspace(net.layout, rows.size, dtype)
         cpu_loss = cpu_network.loss_grad(Data(X, Y, sw), rows, net, theta, alpha,
@@ -203,6 +243,28 @@ def test_predict_proba(kind, act, dtype, monkeypatch):
     cpu_network.predict_proba(X, net, theta, cpu_out, None)
     twin = TWIN_TOL if dtype == np.float64 else TOL[dtype]
     assert_allclose(out.copy_to_host(), cpu_out, **twin)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(("output", "n_outputs"), REGRESSIONS)
+def test_predict_proba_regression(output, n_outputs, dtype, monkeypatch):
+    """Identity and exp outputs, in chunks (the dummy targets typed as in a fit)."""
+    monkeypatch.setattr(network, "PREDICT_ROWS", 8)
+    X, _, _, theta = _regression(output, n_outputs, 21, dtype)
+    net = make_network(D, H, n_outputs, "tanh", SLOPE, output, dtype)
+    out = cuda.device_array((21, n_outputs), dtype=dtype)
+    dX, dtheta = _device(X, theta)
+    network.predict_proba(dX, net, dtheta, out)
+    ref = naive.forward(X, theta, H, n_outputs, "tanh", SLOPE, output)[3]
+    assert_allclose(out.copy_to_host(), ref, **TOL[dtype])
+    if output == "exp":
+        assert (out.copy_to_host() > 0).all()
+    else:
+        assert (out.copy_to_host() < 0).any()  # no squashing
+    if dtype == np.float64:
+        cpu_out = np.empty((21, n_outputs), dtype=dtype)
+        cpu_network.predict_proba(X, net, theta, cpu_out, None)
+        assert_allclose(out.copy_to_host(), cpu_out, **TWIN_TOL)
 
 
 @pytest.mark.parametrize(

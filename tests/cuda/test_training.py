@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from numba import cuda
 from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.metrics import r2_score
 
 from fastnn.cpu import network as cpu_network
 from fastnn.cpu import training as cpu_training
@@ -14,7 +15,13 @@ from fastnn.ops import losses as loss_ops
 from fastnn.ops import permutation, schedules
 from fastnn.ops.bundles import Curves, Data, Params, Validation
 from tests import naive
-from tests.common import UPDATE_RULES, make_network, make_params, make_solver
+from tests.common import (
+    UPDATE_RULES,
+    compiled,
+    make_network,
+    make_params,
+    make_solver,
+)
 
 N_FEATURES = 3
 N_HIDDEN = 4
@@ -34,9 +41,19 @@ def _problem(kind, n_samples, seed=0, weighted=False):
                                 weighted)
 
 
+def _regression(output, n_outputs, n_samples, seed=0, weighted=False):
+    """Random float64 ``X, Y (float), sample_weight, theta`` of a regressor."""
+    return naive.random_regression(n_samples, (N_FEATURES, N_HIDDEN), n_outputs,
+                                   seed, weighted, counts=output == "exp")
+
+
 def _net(kind, act="tanh", n_features=N_FEATURES):
     return make_network(n_features, N_HIDDEN, 1 if kind == "binary" else 3, act,
                         SLOPE, kind == "multiclass", np.float64)
+
+
+_cpu_r2 = compiled(cpu_training.r2)
+_cpu_validation_score = compiled(cpu_training.validation_score)
 
 
 @cuda.jit
@@ -112,39 +129,114 @@ def _val(rows, trivial=False):
     return Validation(cuda.to_device(rows), None, trivial)
 
 
+def _scores(X, Y, sw, rows, theta, net):
+    """``validation_score`` of both backends on ``X[rows]``: (CUDA, CPU, outputs).
+
+    The CUDA workspace takes 8 rows: several chunks, the last one short.
+    """
+    work = network.workspace(net.layout, 8, X.dtype)
+    data = Data(*map(cuda.to_device, (X, Y, sw)))
+    score = training.validation_score(data, _val(rows), net, cuda.to_device(theta),
+                                      work)
+    out = np.full(Y.shape, np.nan, dtype=X.dtype)
+    cpu_work = cpu_network.workspace(net.layout, 8, X.dtype)
+    cpu_score = _cpu_validation_score(Data(X, Y, sw), Validation(rows, out, False),
+                                      net, theta, cpu_work, None)
+    return score, cpu_score, out
+
+
 @pytest.mark.parametrize("kind", ["binary", "multiclass", "multilabel"])
-def test_accuracy(kind):
+def test_validation_score_accuracy(kind):
     X, Y, sw, theta = _problem(kind, 40, weighted=True)
     net = _net(kind)
     rows = np.random.default_rng(4).permutation(40)[:29]
-    # Several chunks of the workspace's 8 rows, the last one short.
-    work = network.workspace(net.layout, 8, X.dtype)
-    data = Data(*map(cuda.to_device, (X, Y, sw)))
-    score = training.accuracy(data, _val(rows), net, cuda.to_device(theta), work)
+    score, cpu_score, _ = _scores(X, Y, sw, rows, theta, net)
     expected = naive.accuracy(X[rows], Y[rows], sw[rows], theta, N_HIDDEN, "tanh",
                               SLOPE, net.output == loss_ops.SOFTMAX)
     assert 0.0 < expected < 1.0
     assert_allclose(score, expected, rtol=1e-12)
+    assert_allclose(score, cpu_score, rtol=1e-14)
 
 
-def test_accuracy_of_one_class_is_one():
+def test_validation_score_of_one_class_is_one():
     """``trivial`` validation (a one-class fit): every prediction is right."""
     X, Y, sw, theta = _problem("binary", 12)
     net = _net("binary")
     work = network.workspace(net.layout, 4, X.dtype)
     data = Data(*map(cuda.to_device, (X, Y, sw)))
-    score = training.accuracy(data, _val(np.arange(12), trivial=True), net,
-                              cuda.to_device(theta), work)
+    score = training.validation_score(data, _val(np.arange(12), trivial=True), net,
+                                      cuda.to_device(theta), work)
     assert score == 1.0
 
 
-def _train(X, Y, sw, rows, keys, theta, n_epochs, act, softmax, alpha, solver,
+@pytest.mark.parametrize(("output", "n_outputs"), [("identity", 1), ("identity", 3),
+                                                   ("exp", 2)])
+def test_validation_score_r2(output, n_outputs):
+    """Weighted R^2 as ``r2_score`` and the CPU twin's ``r2`` compute it."""
+    X, Y, sw, theta = _regression(output, n_outputs, 40, weighted=True)
+    net = make_network(N_FEATURES, N_HIDDEN, n_outputs, "tanh", SLOPE, output,
+                       np.float64)
+    rows = np.random.default_rng(4).permutation(40)[:29]
+    score, cpu_score, out = _scores(X, Y, sw, rows, theta, net)
+    P = naive.forward(X[rows], theta, N_HIDDEN, n_outputs, "tanh", SLOPE, output)[3]
+    expected = r2_score(Y[rows], P, sample_weight=sw[rows])
+    assert_allclose(naive.r2(Y[rows], P, sw[rows]), expected, rtol=1e-12)
+    assert expected < 1.0 and expected != 0.0
+    assert_allclose(score, expected, rtol=1e-12)
+    assert_allclose(score, cpu_score, rtol=1e-13)
+    assert_allclose(score, _cpu_r2(Y, sw, rows, out), rtol=1e-13)
+
+
+def test_validation_score_r2_exact_and_constant_outputs():
+    """``force_finite``: an output predicted exactly scores 1, one with constant
+    targets and errors 0; the score is the mean over the outputs."""
+    X, Y, sw, theta = _regression("identity", 3, 20, weighted=True)
+    lay = make_network(N_FEATURES, N_HIDDEN, 3, "tanh", SLOPE, "identity",
+                       np.float64).layout
+    W2 = theta[lay.w2 : lay.b2].reshape(N_HIDDEN, 3)
+    W2[:, :2] = 0.0
+    theta[lay.b2 : lay.b2 + 2] = [0.25, 0.75]
+    Y[:, 0], Y[:, 1] = 0.25, 0.5  # output 0 exact, output 1 constant and wrong
+    net = make_network(N_FEATURES, N_HIDDEN, 3, "tanh", SLOPE, "identity",
+                       np.float64)
+    rows = np.arange(3, 20)
+    score, cpu_score, _ = _scores(X, Y, sw, rows, theta, net)
+    P = naive.forward(X[rows], theta, N_HIDDEN, 3, "tanh", SLOPE, "identity")[3]
+    assert_array_equal(P[:, 0], 0.25)
+    per_output = r2_score(Y[rows], P, sample_weight=sw[rows],
+                          multioutput="raw_values")
+    assert per_output[0] == 1.0 and per_output[1] == 0.0
+    assert_allclose(score, per_output.mean(), rtol=1e-12)
+    assert_allclose(score, cpu_score, rtol=1e-13)
+
+
+@pytest.mark.parametrize(("output", "bias"), [("identity", np.inf), ("exp", np.nan)])
+def test_validation_score_r2_of_non_finite_predictions_is_nan(output, bias):
+    """A non-finite prediction scores nan, as MLP's score and the CPU's.
+
+    (Not by overflowing ``exp``: the simulator's ``math.exp`` raises where a GPU
+    returns inf.)
+    """
+    X, Y, sw, theta = _regression(output, 2, 20)
+    net = make_network(N_FEATURES, N_HIDDEN, 2, "tanh", SLOPE, output, np.float64)
+    theta[net.layout.b2 + 1] = bias
+    score, cpu_score, out = _scores(X, Y, sw, np.arange(20), theta, net)
+    assert np.isfinite(out[:, 0]).all()
+    assert np.isnan(score) and np.isnan(cpu_score)
+
+
+def _train_net(X, Y, act, output):
+    """The network of a fit on ``(X, Y)``; ``output`` a name or a bool (softmax)."""
+    return make_network(X.shape[1], N_HIDDEN, Y.shape[1], act, SLOPE, output,
+                        X.dtype)
+
+
+def _train(X, Y, sw, rows, keys, theta, n_epochs, act, output, alpha, solver,
            batch_size, schedule, lr_init, nesterov=True, tol=1e-4,
            n_iter_no_change=10, val_rows=None, trivial=False):
     """Call the CUDA epoch loop as the estimator does; host copies of the results."""
     put = cuda.to_device
-    kind = "multiclass" if softmax else "multilabel" if Y.shape[1] > 1 else "binary"
-    net = _net(kind, act, X.shape[1])
+    net = _train_net(X, Y, act, output)
     bundle = make_solver(solver, batch_size, schedule, lr_init, 0.5, 0.9, nesterov,
                          BETA_1, BETA_2, EPSILON, alpha, tol, n_iter_no_change)
     params = _to_device(make_params(theta, lr_init))
@@ -163,12 +255,11 @@ def _train(X, Y, sw, rows, keys, theta, n_epochs, act, softmax, alpha, solver,
                            **host._asdict())
 
 
-def _cpu_train(X, Y, sw, orders, theta, n_epochs, act, softmax, alpha, solver,
+def _cpu_train(X, Y, sw, orders, theta, n_epochs, act, output, alpha, solver,
                batch_size, schedule, lr_init, nesterov=True, tol=1e-4,
                n_iter_no_change=10, val_rows=None, trivial=False):
     """The CPU twin on the same problem, visiting ``orders``."""
-    kind = "multiclass" if softmax else "multilabel" if Y.shape[1] > 1 else "binary"
-    net = _net(kind, act, X.shape[1])
+    net = _train_net(X, Y, act, output)
     bundle = make_solver(solver, batch_size, schedule, lr_init, 0.5, 0.9, nesterov,
                          BETA_1, BETA_2, EPSILON, alpha, tol, n_iter_no_change)
     params = make_params(theta, lr_init)
@@ -334,6 +425,36 @@ def test_train_epochs_early_stopping(kind, solver):
                     rtol=1e-14)
     assert_allclose(run.best, cpu.best, rtol=TWIN_RTOL, atol=1e-15)
     assert_allclose(run.state, cpu.state, rtol=TWIN_RTOL)
+
+
+@pytest.mark.parametrize(("output", "n_outputs", "solver", "lr_init"),
+                         [("identity", 3, "adam", 0.05), ("exp", 1, "sgd", 0.01)])
+def test_train_epochs_early_stopping_regression(output, n_outputs, solver, lr_init):
+    """Validation R^2 drives the stopping rule on float targets; the best weights
+    are kept."""
+    X, Y, sw, theta = _regression(output, n_outputs, 60, weighted=True)
+    perm = np.random.default_rng(5).permutation(60)
+    train_rows, val_rows = np.sort(perm[:45]), np.sort(perm[45:])
+    args = ("tanh", output, 1e-3, solver, 15, "constant", lr_init)
+    run = _train(X, Y, sw, train_rows, None, theta, 30, *args, tol=1e-3,
+                 n_iter_no_change=2, val_rows=val_rows)
+    ref = naive.train(X, Y, sw, train_rows[np.newaxis, :], theta, 30, N_HIDDEN,
+                      "tanh", SLOPE, output, 1e-3, solver, 15, lr_init=lr_init,
+                      tol=1e-3, n_iter_no_change=2, val_rows=val_rows)
+    assert ref.converged and len(ref.loss_curve) > 3
+    assert len(set(ref.val_scores)) == len(ref.val_scores)
+    assert (run.done, run.status) == (len(ref.loss_curve), schedules.CONVERGED)
+    assert_allclose(run.curve[: run.done], ref.loss_curve, rtol=TRAIN_RTOL)
+    assert_allclose(run.val_scores[: run.done], ref.val_scores, rtol=1e-12)
+    assert_allclose(run.best, ref.best, rtol=TRAIN_RTOL, atol=1e-13)
+    assert run.state[schedules.BEST] == -run.val_scores[: run.done].max()
+    cpu = _cpu_train(X, Y, sw, train_rows[np.newaxis, :], theta, 30, *args,
+                     tol=1e-3, n_iter_no_change=2, val_rows=val_rows)
+    assert (cpu.done, cpu.status) == (run.done, run.status)
+    assert_allclose(run.val_scores[: run.done], cpu.val_scores[: cpu.done],
+                    rtol=1e-13)
+    assert_allclose(run.theta, cpu.theta, rtol=TWIN_RTOL, atol=1e-15)
+    assert_allclose(run.best, cpu.best, rtol=TWIN_RTOL, atol=1e-15)
 
 
 def test_train_epochs_early_stopping_one_class_scores_one():
