@@ -26,7 +26,7 @@ def _parse(argv):
     )
     parser.add_argument("--quick", action="store_true",
                         help="small sizes: 10%% of the epochs, P3 on 20000 rows")
-    parser.add_argument("--scenarios", default="P1,P2,P3,P4,P5",
+    parser.add_argument("--scenarios", default="P1,P2,P3,P4,P5,P2R",
                         help="comma-separated scenarios (default: all)")
     parser.add_argument("--scale", type=float, default=None,
                         help="multiply epochs by this (default 1, or 0.1 with "
@@ -107,7 +107,7 @@ def _spread(result):
 
 
 def _run_fits(report, scenarios, scenario):
-    for system in scenarios.SYSTEMS:
+    for system in scenario.systems:
         label = scenarios.LABELS[system]
         reason = scenarios.available(system)
         if reason:
@@ -245,7 +245,7 @@ def main(argv=None):
     info = scenarios.machine_info()
     for name in args.scenarios:
         scenario = scenarios.get(name, config)
-        if name in ("P1", "P2", "P3"):
+        if name in ("P1", "P2", "P3", "P2R"):
             results = list(_run_fits(report, scenarios, scenario))
             if name == "P3":
                 _p3_sections(report, scenarios, scenario, results, config)
@@ -257,7 +257,8 @@ def main(argv=None):
     print()
     print("rival / fastnn: the system's time per epoch over fastnn's in the same "
           "scenario (P5: total over fastnn's warm-cache total); above 1, fastnn is "
-          "faster. Accuracy on the training set (P4: best mean CV accuracy).")
+          "faster. Accuracy on the training set (P4: best mean CV accuracy; "
+          "P2R: R^2).")
     print()
     print(report.table())
     for section in report.sections:

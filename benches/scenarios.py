@@ -74,10 +74,18 @@ class Scenario:
     batch_size: int | None = None
     rounds: int = 3
     quick: bool = False
+    #: A regression scenario: ShallowNNRegressor against MLPRegressor.
+    regression: bool = False
 
     @property
     def shuffle(self):
         return self.solver != "gd"
+
+    @property
+    def systems(self):
+        """The systems timed: MLP's and ours only for regression (the NumPy and
+        PyTorch rivals are classifiers)."""
+        return ("fastnn", "sklearn") if self.regression else SYSTEMS
 
 
 _BASE = {
@@ -94,6 +102,9 @@ _BASE = {
                    "tanh", "gd", 1.2, 5000, "float64", rounds=1),
     "P5": Scenario("P5", "cold start: new interpreter, import + first P1 fit",
                    "flower", 4, "tanh", "gd", 1.2, 1000, "float64", rounds=3),
+    "P2R": Scenario("P2R", "regression twin of P2: 20000x20, 3 targets, relu, adam",
+                    "regression_p2", 64, "relu", "adam", 1e-3, 20, "float32",
+                    batch_size=200, regression=True),
 }
 SCENARIOS = tuple(_BASE)
 
@@ -117,6 +128,12 @@ def _make_data(data, quick):
         return make_classification(
             20000, 20, n_informative=10, n_classes=3, random_state=0
         )
+    if data == "regression_p2":
+        from sklearn.datasets import make_regression
+
+        X, y = make_regression(20000, 20, n_informative=10, n_targets=3, noise=1.0,
+                               random_state=0)
+        return X, y / y.std(axis=0)
     n_samples = 20000 if quick else 200000
     return make_classification(n_samples, 100, n_informative=50, random_state=0)
 
@@ -128,7 +145,11 @@ def load_data(scenario):
 
 
 def data_shape(scenario):
+    """``(n_samples, n_features, n_classes)``; for regression the third is the
+    number of targets."""
     X, y = load_data(scenario)
+    if scenario.regression:
+        return X.shape[0], X.shape[1], y.shape[1]
     return X.shape[0], X.shape[1], len(np.unique(y))
 
 
@@ -151,12 +172,13 @@ def estimator_spec(system, scenario, n_samples, epochs=None, **overrides):
     batch_size = n_samples if scenario.solver == "gd" else scenario.batch_size
     if system in ("fastnn", "sklearn"):
         common.update(alpha=0.0, tol=0.0, n_iter_no_change=epochs)
+    kind = "Regressor" if scenario.regression else "Classifier"
     if system == "fastnn":
-        spec = ("fastnn", "ShallowNNClassifier", {
+        spec = ("fastnn", f"ShallowNN{kind}", {
             "n_hidden": scenario.n_hidden, "solver": scenario.solver,
             "batch_size": batch_size, "shuffle": scenario.shuffle, **common})
     elif system == "sklearn":
-        spec = ("sklearn.neural_network", "MLPClassifier", {
+        spec = ("sklearn.neural_network", f"MLP{kind}", {
             "hidden_layer_sizes": [scenario.n_hidden],
             "solver": "sgd" if scenario.solver == "gd" else scenario.solver,
             "batch_size": batch_size, "shuffle": scenario.shuffle, **common})
@@ -255,10 +277,12 @@ class FitRunner:
 
     def result(self):
         n, d, k = data_shape(self.scenario)
+        regression = self.scenario.regression
         return Result(
             self.scenario.name, self.system, LABELS[self.system],
             self.scenario.epochs, min(self.times), self.accuracy,
-            {"accuracy_on": "training set", "data": f"{n}x{d}, {k} classes",
+            {"accuracy_on": "training set" + (" (R^2)" if regression else ""),
+             "data": f"{n}x{d}, {k} {'targets' if regression else 'classes'}",
              "dtype": self.scenario.dtype, "alpha": 0.0,
              "rounds": len(self.times), "worst_seconds": max(self.times),
              **thread_info(self.system)},

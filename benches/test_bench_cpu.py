@@ -1,7 +1,8 @@
 """fastnn against MLPClassifier, the lecture's NumPy code and PyTorch, on the CPU.
 
 Scenarios (see ``scenarios.py``): P1 the lecture's flower network, P2 Adam on
-minibatches, P3 a large data set (time, share of the machine's sgemm throughput,
+minibatches (P2R: its regression twin, against MLPRegressor), P3 a large data
+set (time, share of the machine's sgemm throughput,
 peak memory), P4 a grid search, P5 a cold start in a new interpreter. Each
 benchmark warms its system up before timing and records the epochs, the time
 per epoch and the accuracy in ``extra_info``.
@@ -13,8 +14,8 @@ per epoch and the accuracy in ``extra_info``.
 import pytest
 import scenarios
 
-FIT_CASES = [(name, system) for name in ("P1", "P2", "P3")
-             for system in scenarios.SYSTEMS]
+FIT_CASES = [(name, system) for name in ("P1", "P2", "P3", "P2R")
+             for system in scenarios.get(name).systems]
 
 
 def _skip_unavailable(system):

@@ -32,6 +32,7 @@ _gd_step = scalar(opt_ops.gd_step)
 _sgd_step = scalar(opt_ops.sgd_step)
 _adam_step = scalar(opt_ops.adam_step)
 is_classification = jit(loss_ops.is_classification)
+_r2_of_output = scalar(loss_ops.r2_of_output)
 step_size = jit(schedules.step_size)
 end_of_epoch = jit(schedules.end_of_epoch)
 
@@ -192,10 +193,7 @@ def r2(Y, sample_weight, rows, out):
             y = Y[i, c]
             residual += sample_weight[i] * (y - p) * (y - p)
             spread += sample_weight[i] * (y - mean) * (y - mean)
-        if residual == 0.0:
-            score += 1.0
-        elif spread != 0.0:
-            score += 1.0 - residual / spread
+        score += _r2_of_output(residual, spread)
     return score / n_out
 
 

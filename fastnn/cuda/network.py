@@ -93,6 +93,7 @@ _squared_error_term = _device(loss_ops.squared_error_term)
 _poisson_term = _device(specialise(loss_ops.poisson_term, log=math.log))
 _exp_output = _device(specialise(loss_ops.exp_output, exp=math.exp))
 _is_classification = _device(loss_ops.is_classification)
+_r2_of_output = _device(loss_ops.r2_of_output)
 _output_delta = _device(loss_ops.output_delta)
 _objective = _device(loss_ops.objective)
 _regularised_gradient = _device(loss_ops.regularised_gradient)
@@ -323,10 +324,10 @@ def output_forward(Y, sample_weight, samples, A1, W2, b2, output, eps, mode, A2,
                    row_a, row_b):
     """Output layer of the rows of ``A1``, one thread per row of ``samples``.
 
-    ``Y`` (n_samples, n_outputs) holds uint8 indicators (classifier) or targets
-    of ``A1``'s dtype (regressor); ``output`` is an output code of
-    :mod:`fastnn.ops.losses`. ``mode`` PREDICT leaves the output activations in
-    ``A2``. TRAIN writes the weighted loss to ``row_a``, the weight to ``row_b``
+    ``Y`` (n_samples, n_outputs) holds the targets in ``A1``'s dtype (the
+    classifier's 0/1 indicators, the regressor's values); ``output`` is an output
+    code of :mod:`fastnn.ops.losses`. ``mode`` PREDICT leaves the output activations
+    in ``A2``. TRAIN writes the weighted loss to ``row_a``, the weight to ``row_b``
     and the output delta ``(A2 - Y) * w`` over ``A2`` (``A - Y`` because every
     output function is its loss's canonical link). SCORE writes the weight to
     ``row_b`` and the row's score terms (:func:`_score_row`).
@@ -515,12 +516,7 @@ def validation_r2(Y, sample_weight, rows, partials, val_sums, stats):
         for c in range(n_out):
             residual = val_sums[RESIDUAL, c]
             spread = val_sums[TARGET_SPREAD, c]
-            if residual != residual:
-                score = math.nan
-            elif residual == 0.0:
-                score += 1.0
-            elif spread != 0.0:
-                score += 1.0 - residual / spread
+            score += _r2_of_output(residual, spread)
         stats[VAL_R2] = score / n_out
 
 
@@ -653,10 +649,9 @@ def predict_proba(X, net, theta, out, parallel=None):
     work = workspace(net.layout, chunk, X.dtype)
     layers = unpack(net.layout, theta)
     W2, b2 = layers[2], layers[3]
-    # Unused in PREDICT mode; typed as in training (uint8 indicators or targets
-    # of X's dtype) so that no variant is compiled.
-    target = np.uint8 if loss_ops.is_classification(net.output) else X.dtype
-    Y = cuda.device_array((0, net.layout.n_outputs), dtype=target)
+    # Unused in PREDICT mode; typed as in training (targets in X's dtype, the
+    # classifier's indicators too) so that no variant is compiled.
+    Y = cuda.device_array((0, net.layout.n_outputs), dtype=X.dtype)
     sw = cuda.device_array(0, dtype=X.dtype)
     for start in range(0, n, chunk):
         samples = work.samples[: min(chunk, n - start)]

@@ -81,6 +81,20 @@ def poisson_term(p, y):
     return t - y + p
 
 
+def r2_of_output(residual, spread):
+    """One output's R^2 from its weighted sums of squares, as ``r2_score``.
+
+    ``1 - residual / spread``; with ``force_finite``: 1.0 when predicted exactly,
+    0.0 for constant targets predicted with errors. A nan residual (a non-finite
+    prediction) stays nan.
+    """
+    if residual == 0.0:
+        return 1.0
+    if spread == 0.0:
+        return 0.0 if residual == residual else residual
+    return 1.0 - residual / spread
+
+
 def output_delta(p, y, weight):
     """The output delta ``(p - y) * weight`` of one output and sample.
 
