@@ -108,7 +108,7 @@ def _spread(result):
 
 def _run_fits(report, scenarios, scenario):
     for system in scenario.systems:
-        label = scenarios.LABELS[system]
+        label = scenario.label(system)
         reason = scenarios.available(system)
         if reason:
             report.skip(scenario, label, reason)

@@ -87,6 +87,12 @@ class Scenario:
         PyTorch rivals are classifiers)."""
         return ("fastnn", "sklearn") if self.regression else SYSTEMS
 
+    def label(self, system):
+        """The system's name in the report (MLPRegressor for regression)."""
+        if self.regression and system == "sklearn":
+            return "sklearn MLPRegressor"
+        return LABELS[system]
+
 
 _BASE = {
     "P1": Scenario("P1", "seed: flower 400x2, tanh, gd", "flower", 4, "tanh", "gd",
@@ -279,7 +285,7 @@ class FitRunner:
         n, d, k = data_shape(self.scenario)
         regression = self.scenario.regression
         return Result(
-            self.scenario.name, self.system, LABELS[self.system],
+            self.scenario.name, self.system, self.scenario.label(self.system),
             self.scenario.epochs, min(self.times), self.accuracy,
             {"accuracy_on": "training set" + (" (R^2)" if regression else ""),
              "data": f"{n}x{d}, {k} {'targets' if regression else 'classes'}",
