@@ -16,30 +16,10 @@ from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
+from . import _docs
 from ._base import BaseShallowNN
 
-
-class ShallowNNRegressor(RegressorMixin, BaseShallowNN):
-    """One-hidden-layer neural network regressor trained by compiled kernels.
-
-    A drop-in replacement for
-    ``sklearn.neural_network.MLPRegressor(hidden_layer_sizes=(n_hidden,))``:
-    same parameters, same defaults, same losses (``'squared_error'`` and
-    ``'poisson'``) and the same fitted attributes; ``score`` is R^2. With the
-    same parameters and ``random_state``, a deterministic fit (solver ``'gd'``,
-    or ``'sgd'`` / ``'adam'``) gives the same weights as MLPRegressor up to
-    floating-point rounding. Single and multi-output ``y``.
-
-    Parameters
-    ----------
-    n_hidden : int, default=100
-        Number of units in the hidden layer.
-
-    activation : {'identity', 'logistic', 'sigmoid', 'tanh', 'relu', \
-'leaky_relu'}, default='relu'
-        Activation function of the hidden layer. ``'sigmoid'`` is an alias of
-        ``'logistic'``; ``'leaky_relu'`` returns ``max(x, negative_slope * x)``.
-
+_LOSS = """\
     loss : {'squared_error', 'poisson'}, default='squared_error'
         The loss, with its output function, as in MLPRegressor:
         ``'squared_error'`` is half the squared error averaged over samples and
@@ -49,164 +29,29 @@ class ShallowNNRegressor(RegressorMixin, BaseShallowNN):
         requires non-negative targets. Keyword-only here (MLPRegressor takes
         it as its first positional parameter).
 
-    solver : {'adam', 'sgd', 'gd', 'lbfgs'}, default='adam'
-        The solver for weight optimization. ``'gd'`` is full-batch gradient
-        descent (MLPRegressor's ``'sgd'`` with ``batch_size=n_samples`` and
-        ``momentum=0``); it ignores ``batch_size``, ``shuffle`` and the momentum
-        parameters. ``'lbfgs'`` is scipy's L-BFGS-B on the full-batch loss, as
-        in MLPRegressor; it has no ``partial_fit`` and ignores early stopping.
+"""
 
-    alpha : float, default=0.0001
-        Strength of the L2 regularization term, divided by the sample size when
-        added to the loss.
 
-    batch_size : int or 'auto', default='auto'
-        Size of minibatches for ``'sgd'`` and ``'adam'``. ``'auto'`` means
-        ``min(200, n_samples)``.
+class ShallowNNRegressor(RegressorMixin, BaseShallowNN):
+    __doc__ = (
+        """One-hidden-layer neural network regressor trained by compiled kernels.
 
-    learning_rate : {'constant', 'invscaling', 'adaptive'}, default='constant'
-        Learning rate schedule for ``'sgd'`` and ``'gd'``, as in MLPRegressor.
+    A drop-in replacement for
+    ``sklearn.neural_network.MLPRegressor(hidden_layer_sizes=(n_hidden,))``:
+    same parameters, same defaults, same losses (``'squared_error'`` and
+    ``'poisson'``) and the same fitted attributes; ``score`` is R^2. With the
+    same parameters and ``random_state``, a deterministic fit (solver ``'gd'``,
+    or ``'sgd'`` / ``'adam'``) gives the same weights as MLPRegressor up to
+    floating-point rounding. Single and multi-output ``y``.
 
-    learning_rate_init : float, default=0.001
-        The initial learning rate.
-
-    power_t : float, default=0.5
-        Exponent of the ``'invscaling'`` schedule.
-
-    max_iter : int, default=200
-        Maximum number of epochs (``'gd'``, ``'sgd'``, ``'adam'``) or of
-        iterations (``'lbfgs'``).
-
-    shuffle : bool, default=True
-        Whether to shuffle samples in each epoch (``'sgd'`` and ``'adam'``).
-        On CUDA each epoch's order is a keyed bijection computed on the GPU, not
-        NumPy's shuffle: shuffled CUDA fits are statistically equivalent to CPU
-        fits but not identical (with ``shuffle=False`` or ``'gd'`` they agree).
-
-    random_state : int, RandomState instance or None, default=None
-        Determines the initial weights and the shuffling. Pass an int for
-        reproducible results across multiple function calls.
-
-    tol : float, default=1e-4
-        Tolerance for the optimization: training stops when the loss or, with
-        ``early_stopping``, the validation score does not improve by at least
-        ``tol`` for ``n_iter_no_change`` consecutive epochs. For ``'lbfgs'`` it
-        is the gradient tolerance ``gtol``.
-
-    verbose : bool, default=False
-        Whether to print the loss of each epoch. Lines appear as training goes,
-        once per chunk of epochs (about every 0.1 s).
-
-    progress_bar : bool, default=False
-        Show a ``tqdm`` progress bar (epochs, current loss, ETA) during ``fit``.
-        Requires the optional ``tqdm`` package.
-
-    warm_start : bool, default=False
-        When set to True, reuse the solution of the previous call to fit as
-        initialization, otherwise, just erase the previous solution. ``y``
-        must have the number of outputs of the previous fit.
-
-    momentum : float, default=0.9
-        Momentum of the ``'sgd'`` updates, between 0 and 1.
-
-    nesterovs_momentum : bool, default=True
-        Whether to use Nesterov's momentum (``'sgd'`` with ``momentum > 0``).
-
-    early_stopping : bool, default=False
-        Whether to use early stopping to terminate training when validation
-        score is not improving. If set to True, it will automatically set aside
-        ``validation_fraction`` of training data as validation (not
-        stratified) and terminate training when the validation R^2 is not
-        improving by at least ``tol`` for ``n_iter_no_change`` consecutive
-        epochs; the weights with the best validation R^2 are kept. Only
-        effective for ``'gd'``, ``'sgd'`` and ``'adam'``.
-
-    validation_fraction : float, default=0.1
-        The proportion of training data to set aside as validation set for
-        early stopping. Must be between 0 and 1. Only used if early_stopping is
-        True.
-
-    beta_1 : float, default=0.9
-        Exponential decay rate of Adam's first moment estimates, in [0, 1).
-
-    beta_2 : float, default=0.999
-        Exponential decay rate of Adam's second moment estimates, in [0, 1).
-
-    epsilon : float, default=1e-8
-        Value for numerical stability in Adam.
-
-    n_iter_no_change : int or np.inf, default=10
-        Maximum number of epochs without an improvement of at least ``tol``.
-
-    max_fun : int, default=15000
-        Only used when ``solver='lbfgs'``. Maximum number of loss function
-        calls.
-
-    negative_slope : float, default=0.01
-        Slope of ``'leaky_relu'`` for negative inputs (non-negative).
-
-    device : {'cpu', 'cuda', 'auto'}, default='cpu'
-        Where to train, as for :class:`ShallowNNClassifier`: ``'cuda'`` trains
-        on an NVIDIA GPU with data, weights and optimizer state resident there;
-        ``'auto'`` uses CUDA when a GPU is usable. ``'lbfgs'`` runs on the CPU
-        only. Fitted weights are NumPy arrays whatever the device.
-
-    Attributes
-    ----------
-    loss_ : float
-        The loss of the last epoch (``'lbfgs'``: the final loss).
-
-    best_loss_ : float or None
-        The minimum loss reached during the fit. If `early_stopping=True`, this
-        attribute is set to `None`. Refer to the `best_validation_score_` fitted
-        attribute instead.
-
-    loss_curve_ : list of shape (n_iter_,)
-        The loss at the end of each epoch (empty for ``'lbfgs'``).
-
-    validation_scores_ : list of shape (n_iter_,) or None
-        The R^2 on the held-out validation set at each epoch. Only available if
-        `early_stopping=True`, otherwise the attribute is set to `None`.
-
-    best_validation_score_ : float or None
-        The best validation R^2, whose weights were kept. Only available if
-        `early_stopping=True`, otherwise the attribute is set to `None`.
-
-    t_ : int
-        The number of training samples seen by the solver during fitting.
-
-    coefs_ : list of shape (2,) of ndarray
-        ``coefs_[0]`` of shape (n_features, n_hidden), ``coefs_[1]`` of shape
-        (n_hidden, n_outputs).
-
-    intercepts_ : list of shape (2,) of ndarray
-        ``intercepts_[0]`` of shape (n_hidden,), ``intercepts_[1]`` of shape
-        (n_outputs,).
-
-    n_features_in_ : int
-        Number of features seen during :term:`fit`.
-
-    feature_names_in_ : ndarray of shape (`n_features_in_`,)
-        Names of features seen during :term:`fit`. Defined only when `X` has
-        feature names that are all strings.
-
-    n_iter_ : int
-        The number of epochs the solver has run.
-
-    n_layers_ : int
-        Number of layers (always 3: input, hidden, output).
-
-    n_outputs_ : int
-        Number of outputs.
-
-    out_activation_ : str
-        Name of the output activation: ``'identity'`` (squared error) or
-        ``'exp'`` (poisson).
-
-    device_ : str
-        The device the last fit ran on: ``'cpu'`` or ``'cuda'``.
-
-    See Also
+"""
+        + _docs.parameters_and_attributes(
+            "MLPRegressor", score="R^2", split="not stratified",
+            warm_start="``y`` must have the number of outputs of the previous fit.",
+            out_activations="``'identity'`` (squared error) or ``'exp'`` (poisson)",
+            extra_first=_LOSS,
+        )
+        + """    See Also
     --------
     sklearn.neural_network.MLPRegressor : The multi-layer reference model.
     ShallowNNClassifier : The classifier twin.
@@ -221,7 +66,8 @@ class ShallowNNRegressor(RegressorMixin, BaseShallowNN):
     ...                          max_iter=500, random_state=0).fit(X, y)
     >>> reg.score(X, y) > 0.9
     True
-    """
+"""
+    )
 
     _parameter_constraints: ClassVar[dict] = {
         **BaseShallowNN._parameter_constraints,

@@ -114,3 +114,40 @@ def compiled(kernel):
 
     call.__name__ = call.__qualname__ = f"compiled_{kernel.__name__}"
     return call
+
+
+def mlp_params(params, n_samples):
+    """MLP parameters equivalent to fastnn estimator ``params``.
+
+    ``n_hidden`` becomes ``hidden_layer_sizes``; ``solver="gd"`` is MLP's sgd on
+    the full batch without momentum or shuffling.
+    """
+    params = dict(params)
+    params["hidden_layer_sizes"] = (params.pop("n_hidden"),)
+    if params.get("solver") == "gd":
+        params.update(solver="sgd", batch_size=n_samples, momentum=0.0, shuffle=False)
+    return params
+
+
+def interrupt_fit(script, after_s=1.0):
+    """Run ``script`` in a new interpreter; Ctrl-C it ``after_s`` after it prints
+    ``fitting``. Returns ``(seconds from the signal to its "returned" line, its
+    other ``key value`` lines as a dict)``; fails if it did not exit cleanly."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "fitting"
+        time.sleep(after_s)
+        sent = time.perf_counter()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    lines = dict(line.split(" ", 1) for line in out.splitlines())
+    return float(lines.pop("returned")) - sent, lines

@@ -26,6 +26,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier
 
 from fastnn import ShallowNNClassifier
+from tests.common import mlp_params
 
 N_SAMPLES = 150
 RTOL64, ATOL64 = 1e-8, 1e-12
@@ -46,21 +47,12 @@ def _binary_data():
 DATA = {"binary": _binary_data(), "multiclass": _multiclass_data()}
 
 
-def _mlp_params(params, n_samples):
-    """``MLPClassifier`` parameters equivalent to ShallowNNClassifier ``params``."""
-    params = dict(params)
-    params["hidden_layer_sizes"] = (params.pop("n_hidden"),)
-    if params.get("solver") == "gd":
-        params.update(solver="sgd", batch_size=n_samples, momentum=0.0, shuffle=False)
-    return params
-
-
 def _fit_both(X, y, sample_weight=None, **params):
     """Fit ours and MLP with the same parameters; warnings are compared elsewhere."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         ours = ShallowNNClassifier(**params).fit(X, y, sample_weight=sample_weight)
-        mlp = MLPClassifier(**_mlp_params(params, X.shape[0]))
+        mlp = MLPClassifier(**mlp_params(params, X.shape[0]))
         mlp.fit(X, y, sample_weight=sample_weight)
     return ours, mlp
 
@@ -90,7 +82,7 @@ def assert_same_fit(ours, mlp, rtol=RTOL64, atol=ATOL64):
 
 
 # (our solver parameters, a readable id). "gd" is compared with MLP's sgd at
-# batch_size=n_samples, momentum=0 (see _mlp_params).
+# batch_size=n_samples, momentum=0 (see tests.common.mlp_params).
 SOLVERS = [
     (dict(solver="gd", learning_rate_init=0.5), "gd"),
     (dict(solver="sgd", momentum=0.9, nesterovs_momentum=True), "sgd-nesterov"),
@@ -254,7 +246,7 @@ def test_verbose_output_identical_to_mlp():
                   random_state=0, verbose=True)
     out = []
     for est in (ShallowNNClassifier(**params),
-                MLPClassifier(**_mlp_params(params, X.shape[0]))):
+                MLPClassifier(**mlp_params(params, X.shape[0]))):
         buffer = io.StringIO()
         with contextlib.redirect_stdout(buffer):
             est.fit(X, y)

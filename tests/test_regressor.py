@@ -3,10 +3,6 @@ training control. Equivalence with MLPRegressor is in
 ``tests/test_regressor_equivalence.py``."""
 
 import pickle
-import signal
-import subprocess
-import sys
-import time
 import warnings
 
 import numpy as np
@@ -23,6 +19,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from fastnn import ShallowNNRegressor
+from tests.common import interrupt_fit
 
 
 def _data(n_targets=1, n_samples=200, random_state=0):
@@ -223,6 +220,7 @@ _INTERRUPT = """
 import time, warnings
 import numpy as np
 from fastnn import ShallowNNRegressor
+from tests.common import interrupt_fit
 rng = np.random.RandomState(0)
 X = rng.normal(size=(20000, 20))
 y = X[:, 0] + X[:, 1] ** 2
@@ -242,18 +240,6 @@ print("score", reg.score(X, y) > 0.5)
 
 
 def test_sigint_interrupts_fit_and_leaves_usable_model():
-    proc = subprocess.Popen([sys.executable, "-c", _INTERRUPT],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
-    try:
-        assert proc.stdout.readline().strip() == "fitting"
-        time.sleep(1.0)
-        sent = time.perf_counter()
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=60)
-    finally:
-        proc.kill()
-    lines = dict(line.split(" ", 1) for line in out.splitlines())
-    assert proc.returncode == 0, err
-    assert float(lines["returned"]) - sent < 1.0
-    assert lines == {**lines, "warned": "True", "finite": "True", "score": "True"}
+    delay, lines = interrupt_fit(_INTERRUPT)
+    assert delay < 1.0
+    assert lines == {"warned": "True", "finite": "True", "score": "True"}

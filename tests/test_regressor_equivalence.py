@@ -18,6 +18,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPRegressor
 
 from fastnn import ShallowNNRegressor
+from tests.common import mlp_params
 
 N_SAMPLES = 150
 RTOL64, ATOL64 = 1e-8, 1e-12
@@ -33,20 +34,11 @@ def _data(n_targets, loss="squared_error", random_state=0):
     return X, y
 
 
-def _mlp_params(params, n_samples):
-    """``MLPRegressor`` parameters equivalent to ShallowNNRegressor ``params``."""
-    params = dict(params)
-    params["hidden_layer_sizes"] = (params.pop("n_hidden"),)
-    if params.get("solver") == "gd":
-        params.update(solver="sgd", batch_size=n_samples, momentum=0.0, shuffle=False)
-    return params
-
-
 def _fit_both(X, y, sample_weight=None, **params):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         ours = ShallowNNRegressor(**params).fit(X, y, sample_weight=sample_weight)
-        mlp = MLPRegressor(**_mlp_params(params, X.shape[0]))
+        mlp = MLPRegressor(**mlp_params(params, X.shape[0]))
         mlp.fit(X, y, sample_weight=sample_weight)
     return ours, mlp
 
@@ -164,7 +156,7 @@ def test_warm_start_and_partial_fit_match_mlp():
     params = dict(n_hidden=8, solver="adam", learning_rate_init=0.02, max_iter=5,
                   random_state=0)
     ours = ShallowNNRegressor(**params, warm_start=True)
-    mlp = MLPRegressor(**_mlp_params({**params, "warm_start": True}, N_SAMPLES))
+    mlp = MLPRegressor(**mlp_params({**params, "warm_start": True}, N_SAMPLES))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         for _ in range(2):
@@ -172,7 +164,7 @@ def test_warm_start_and_partial_fit_match_mlp():
             mlp.fit(X, y)
     assert_same_fit(ours, mlp)
     ours = ShallowNNRegressor(**params)
-    mlp = MLPRegressor(**_mlp_params(params, N_SAMPLES))
+    mlp = MLPRegressor(**mlp_params(params, N_SAMPLES))
     for start in range(0, N_SAMPLES, 50):
         ours.partial_fit(X[start : start + 50], y[start : start + 50])
         mlp.partial_fit(X[start : start + 50], y[start : start + 50])
@@ -187,7 +179,7 @@ def test_verbose_output_identical_to_mlp(loss):
                   early_stopping=loss == "squared_error", verbose=True)
     outputs = []
     for make in (lambda: ShallowNNRegressor(**params),
-                 lambda: MLPRegressor(**_mlp_params(params, N_SAMPLES))):
+                 lambda: MLPRegressor(**mlp_params(params, N_SAMPLES))):
         buffer = io.StringIO()
         with contextlib.redirect_stdout(buffer), warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)

@@ -5,12 +5,7 @@ agree to ``rtol=1e-8`` (``atol=1e-12`` only for entries that are zero up to
 rounding), as in ``test_classifier_equivalence``.
 """
 
-import os
-import signal
-import subprocess
-import sys
 import textwrap
-import time
 import warnings
 
 import numpy as np
@@ -22,6 +17,7 @@ from sklearn.metrics import recall_score
 from sklearn.neural_network import MLPClassifier
 
 from fastnn import ShallowNNClassifier
+from tests.common import interrupt_fit
 
 RTOL64, ATOL64 = 1e-8, 1e-12
 # MLP emulates "gd" with a batch larger than the data set and warns about it.
@@ -342,22 +338,8 @@ _INTERRUPT_SCRIPT = textwrap.dedent("""
 
 @pytest.mark.parametrize("early", [False, True])
 def test_sigint_interrupts_fit_and_leaves_usable_model(early):
-    script = _INTERRUPT_SCRIPT.replace("EARLY", str(early))
-    proc = subprocess.Popen(
-        [sys.executable, "-c", script], stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True, env={**os.environ},
-    )
-    try:
-        assert proc.stdout.readline().strip() == "fitting"
-        time.sleep(1.0)
-        sent = time.perf_counter()
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=60)
-    finally:
-        proc.kill()
-    lines = dict(line.split(" ", 1) for line in out.splitlines())
-    assert proc.returncode == 0, err
-    assert float(lines["returned"]) - sent < 1.0
+    delay, lines = interrupt_fit(_INTERRUPT_SCRIPT.replace("EARLY", str(early)))
+    assert delay < 1.0
     assert lines["warned"] == "True"
     assert lines["finite"] == "True"
     assert int(lines["epochs"]) >= 1
