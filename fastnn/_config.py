@@ -17,6 +17,7 @@ import types
 from pathlib import Path
 
 import numba
+import numba.extending
 from numba.core import config as _numba_config
 
 FASTMATH = {"nsz", "contract"}
@@ -119,6 +120,20 @@ def inline(func):
     body is typed once more in each caller instead.
     """
     return numba.njit(**_OPTIONS, inline="always")(func)
+
+
+def by_type(stub):
+    """Register implementations of ``stub`` chosen by its arguments' numba types.
+
+    ``@by_type(stub)`` over ``choose(*types) -> implementation`` (numba's
+    ``overload``): compiled code calling ``stub`` gets the implementation for
+    its argument types, compiled with our options; types that no call site
+    meets are never compiled. The implementations should be one-line forwards
+    to kernels: each compiles as a small unit of its own (measured: inlining
+    them at Numba-IR level retypes the caller and costs more).
+    """
+    return numba.extending.overload(stub, jit_options=dict(_OPTIONS),
+                                    inline="never")
 
 
 def pjit(func):
