@@ -344,7 +344,7 @@ class ShallowNNClassifier(ClassifierMixin, BaseShallowNN):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             The input data. float32 input trains in float32, anything else in
             float64.
 
@@ -377,7 +377,7 @@ class ShallowNNClassifier(ClassifierMixin, BaseShallowNN):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             The input data.
 
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
@@ -482,7 +482,7 @@ class ShallowNNClassifier(ClassifierMixin, BaseShallowNN):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             The input data.
 
         Returns
@@ -501,7 +501,7 @@ class ShallowNNClassifier(ClassifierMixin, BaseShallowNN):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             The input data.
 
         Returns
@@ -522,7 +522,7 @@ class ShallowNNClassifier(ClassifierMixin, BaseShallowNN):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             The input data.
 
         Returns
