@@ -128,9 +128,10 @@ def by_type(stub):
     ``@by_type(stub)`` over ``choose(*types) -> implementation`` (numba's
     ``overload``): compiled code calling ``stub`` gets the implementation for
     its argument types, compiled with our options; types that no call site
-    meets are never compiled. The implementations should be one-line forwards
-    to kernels: each compiles as a small unit of its own (measured: inlining
-    them at Numba-IR level retypes the caller and costs more).
+    meets are never compiled. Each implementation compiles as a unit of its own
+    that links and re-emits the kernels it calls (inlined or not: numba compiles
+    it to type it), so keep them one-line forwards to small kernels, never
+    above a big call tree (measured: 1.2 s over the parallel block driver).
     """
     return numba.extending.overload(stub, jit_options=dict(_OPTIONS),
                                     inline="never")

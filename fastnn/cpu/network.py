@@ -16,9 +16,9 @@ reads them as gathered rows. :func:`use_blas` decides, by shape.
 
 ``X`` is a dense array or a :class:`~fastnn.ops.bundles.CSR` bundle of sparse
 rows: the first layer's product and gradient (:func:`first_layer`,
-:func:`first_layer_grad`) and the parallel driver are chosen by its type at
-compile time, the sparse ones from :mod:`fastnn.cpu.sparse`, so that a dense fit
-compiles no sparse kernel and the other way round.
+:func:`first_layer_grad`) are chosen by its type at compile time, the sparse
+ones from :mod:`fastnn.cpu.sparse`, so that a dense fit compiles no sparse
+kernel and the other way round.
 
 Every kernel takes the bundles of :mod:`fastnn.ops.bundles` and a
 :class:`Workspace`; one entry point, :func:`block_pass`, runs a batch's blocks
@@ -607,59 +607,49 @@ def block_task(b, n_blocks, data, rows, net, theta, work, out):
 use_blas_jit = jit(use_blas)
 
 
+def input_parts(X):
+    """``X`` as the arrays and scalars numba's parallel loops take; compiled only.
+
+    A :class:`CSR` bundle's four fields, or ``(X, X, X, 0)`` for an array;
+    :func:`input_from_parts` rebuilds ``X`` from them inside the loop.
+    """
+    raise NotImplementedError("compiled code only")
+
+
+@by_type(input_parts)
+def _input_parts(X):
+    if isinstance(X, types.Array):
+        return lambda X: (X, X, X, 0)
+    return lambda X: (X.data, X.indices, X.indptr, X.n_features)
+
+
+@jit
+def input_from_parts(x0, x1, x2, x3):
+    """The ``X`` of :func:`input_parts`."""
+    # numba turns the ndim of an array argument into a constant before typing,
+    # which prunes the branch of the other kind of input.
+    if x0.ndim == 2:
+        return x0
+    return CSR(x0, x1, x2, x3)
+
+
 @pjit
 def blocks_in_parallel(n_blocks, data, rows, net, theta, work, out):
     """:func:`block_task` of every block, ``b = 0 ... n_blocks - 1``, on threads."""
     # numba's parallel loops take arrays and scalars reliably, not tuples of them
     # (nested tuples fail to lower): the bundles are rebuilt inside the loop.
     X, Y, sample_weight = data
-    d, h, o, b1, w2, b2, size = net.layout
-    code, slope, output, eps = net.activation, net.slope, net.output, net.eps
-    w_in, w_y, w_sw, w_a1, w_d1, w_a2, w_g, w_sums = work
-    for b in prange(n_blocks):
-        block_task(np.int64(b), n_blocks, Data(X, Y, sample_weight), rows,
-                   Network(Layout(d, h, o, b1, w2, b2, size), code, slope, output,
-                           eps),
-                   theta, Workspace(w_in, w_y, w_sw, w_a1, w_d1, w_a2, w_g, w_sums),
-                   out)
-
-
-@pjit
-def sparse_blocks_in_parallel(n_blocks, data, rows, net, theta, work, out):
-    """:func:`blocks_in_parallel` for a :class:`CSR` ``data.X``."""
-    # As there, with the CSR bundle (a tuple in a tuple) rebuilt too.
-    X, Y, sample_weight = data
-    x_data, x_indices, x_indptr, n_features = X
+    x0, x1, x2, x3 = input_parts(X)
     d, h, o, b1, w2, b2, size = net.layout
     code, slope, output, eps = net.activation, net.slope, net.output, net.eps
     w_in, w_y, w_sw, w_a1, w_d1, w_a2, w_g, w_sums = work
     for b in prange(n_blocks):
         block_task(np.int64(b), n_blocks,
-                   Data(CSR(x_data, x_indices, x_indptr, n_features), Y,
-                        sample_weight), rows,
+                   Data(input_from_parts(x0, x1, x2, x3), Y, sample_weight), rows,
                    Network(Layout(d, h, o, b1, w2, b2, size), code, slope, output,
                            eps),
                    theta, Workspace(w_in, w_y, w_sw, w_a1, w_d1, w_a2, w_g, w_sums),
                    out)
-
-
-def parallel_blocks(n_blocks, data, rows, net, theta, work, out):
-    """The parallel block driver for the type of ``data.X``; compiled code only."""
-    raise NotImplementedError("compiled code only")
-
-
-@by_type(parallel_blocks)
-def _parallel_blocks(n_blocks, data, rows, net, theta, work, out):
-    if isinstance(data.types[0], types.Array):
-        return lambda n_blocks, data, rows, net, theta, work, out: blocks_in_parallel(
-            n_blocks, data, rows, net, theta, work, out)
-    return lambda n_blocks, data, rows, net, theta, work, out: (
-        sparse_blocks_in_parallel(n_blocks, data, rows, net, theta, work, out))
-
-
-def parallel_driver(X):
-    """:func:`blocks_in_parallel` or :func:`sparse_blocks_in_parallel`, for Python."""
-    return sparse_blocks_in_parallel if isinstance(X, CSR) else blocks_in_parallel
 
 
 @inline
@@ -681,7 +671,7 @@ def block_pass(data, rows, net, theta, work, out, parallel):
         for b in range(n_blocks):
             block_task(b, n_blocks, data, rows, net, theta, work, out)
     elif n_blocks > 1 and _parallel_pays(n, lay.n_features, lay.n_hidden):
-        parallel_blocks(n_blocks, data, rows, net, theta, work, out)
+        blocks_in_parallel(n_blocks, data, rows, net, theta, work, out)
     else:
         for b in range(n_blocks):
             block_task(b, n_blocks, data, rows, net, theta, work, out)
@@ -718,13 +708,12 @@ def predict_proba(X, net, theta, out, parallel):
                 np.empty(0, dtype=X.dtype))
     work = workspace(net.layout, chunk, X.dtype, nnz)
     block_rows = work.weights.shape[1] // ROW_SLOTS
-    driver = parallel_driver(X)
     for start in range(0, n, chunk):
         block = rows[start : start + chunk]
         n_blocks = -(-block.shape[0] // block_rows)
         if (parallel is not None and n_blocks > 1
                 and parallel_pays(block.shape[0], d, h)):
-            driver(n_blocks, data, block, net, theta, work, out)
+            blocks_in_parallel(n_blocks, data, block, net, theta, work, out)
         else:
             for b in range(n_blocks):
                 block_task(b, n_blocks, data, block, net, theta, work, out)
