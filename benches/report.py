@@ -26,7 +26,7 @@ def _parse(argv):
     )
     parser.add_argument("--quick", action="store_true",
                         help="small sizes: 10%% of the epochs, P3 on 20000 rows")
-    parser.add_argument("--scenarios", default="P1,P2,P3,P4,P5,P2R",
+    parser.add_argument("--scenarios", default="P1,P2,P3,P4,P5,P6,P2R",
                         help="comma-separated scenarios (default: all)")
     parser.add_argument("--scale", type=float, default=None,
                         help="multiply epochs by this (default 1, or 0.1 with "
@@ -169,6 +169,39 @@ def _p3_sections(report, scenarios, scenario, results, config):
     report.sections.append("\n".join(lines))
 
 
+def _p6_sections(report, scenarios, scenario, results, config):
+    times = {r.system: r.per_epoch for r in results}
+    ratio = times["sklearn"] / times["fastnn"]
+    lines = [
+        "### P6 sparse input",
+        "",
+        "CSR float32 X, never densified by either system. Time: MLPClassifier / "
+        f"fastnn per epoch **{ratio:.2f}x** (goal >= {scenarios.P6_MIN_RATIO:g}x: "
+        f"{'met' if ratio >= scenarios.P6_MIN_RATIO else 'MISSED'}).",
+        "",
+        "Peak memory, each system in a fresh child process (as P3's):",
+        "",
+        "| system | baseline MiB | peak MiB | peak - baseline MiB | goal | method |",
+        "|---|---|---|---|---|---|",
+    ]
+    for system in scenario.systems:
+        _progress(f"P6 peak memory: {scenarios.LABELS[system]}")
+        runner = scenarios.PeakMemoryRunner(system, scenario, config)
+        runner.run()
+        mem = runner.result()
+        goal = "-"
+        if system == "fastnn":
+            met = mem["delta_mib"] <= scenarios.P6_MAX_GROWTH_MIB
+            goal = (f"<= {scenarios.P6_MAX_GROWTH_MIB:g} MiB: "
+                    f"{'met' if met else 'MISSED'}")
+        lines.append(
+            f"| {scenarios.LABELS[system]} | {mem['baseline_mib']:.1f} "
+            f"| {mem['peak_mib']:.1f} | {mem['delta_mib']:.1f} | {goal} "
+            f"| {mem['method']} |"
+        )
+    report.sections.append("\n".join(lines))
+
+
 def _run_grid(report, scenarios, scenario):
     for variant in scenarios.GRID_VARIANTS:
         _progress(f"P4 grid: {variant}, {scenario.epochs} epochs per fit")
@@ -216,7 +249,8 @@ def _header(info, scenarios, config, args, loads):
         + (f" (set by --threads {args.threads})" if args.threads
            else " (library defaults)"),
         f"- epochs x {config.scale:g}; P3 data: "
-        f"{'20000 rows (quick)' if config.quick else '200000 rows'}",
+        f"{'20000 rows (quick)' if config.quick else '200000 rows'}; P6 data: "
+        f"{'2000 rows (quick)' if config.quick else '200000 rows'}",
         f"- load average (1 min) at start {loads[0]:.2f}, at end {loads[1]:.2f}: "
         "values near or above the core count mean other processes shared the "
         "cores and the times are noisy",
@@ -245,10 +279,12 @@ def main(argv=None):
     info = scenarios.machine_info()
     for name in args.scenarios:
         scenario = scenarios.get(name, config)
-        if name in ("P1", "P2", "P3", "P2R"):
+        if name in ("P1", "P2", "P3", "P6", "P2R"):
             results = list(_run_fits(report, scenarios, scenario))
             if name == "P3":
                 _p3_sections(report, scenarios, scenario, results, config)
+            if name == "P6":
+                _p6_sections(report, scenarios, scenario, results, config)
         elif name == "P4":
             _run_grid(report, scenarios, scenario)
         else:

@@ -76,16 +76,12 @@ class Scenario:
     quick: bool = False
     #: A regression scenario: ShallowNNRegressor against MLPRegressor.
     regression: bool = False
+    #: The systems that take the scenario's data (P6's is sparse: fastnn and MLP).
+    systems: tuple = SYSTEMS
 
     @property
     def shuffle(self):
         return self.solver != "gd"
-
-    @property
-    def systems(self):
-        """The systems timed: MLP's and ours only for regression (the NumPy and
-        PyTorch rivals are classifiers)."""
-        return ("fastnn", "sklearn") if self.regression else SYSTEMS
 
     def label(self, system):
         """The system's name in the report (MLPRegressor for regression)."""
@@ -110,8 +106,17 @@ _BASE = {
                    "flower", 4, "tanh", "gd", 1.2, 1000, "float64", rounds=3),
     "P2R": Scenario("P2R", "regression twin of P2: 20000x20, 3 targets, relu, adam",
                     "regression_p2", 64, "relu", "adam", 1e-3, 20, "float32",
-                    batch_size=200, regression=True),
+                    batch_size=200, regression=True,
+                    # the NumPy and PyTorch rivals are classifiers
+                    systems=("fastnn", "sklearn")),
+    "P6": Scenario("P6", "sparse: 200000x20000 CSR, 10 nonzeros/row, relu, adam",
+                   "sparse_p6", 64, "relu", "adam", 1e-3, 2, "float32",
+                   batch_size=256, rounds=1, systems=("fastnn", "sklearn")),
 }
+#: P6's goals: fastnn at least this many times faster than MLPClassifier, and a
+#: fit's peak memory growth at most this many MiB.
+P6_MIN_RATIO = 5.0
+P6_MAX_GROWTH_MIB = 100.0
 SCENARIOS = tuple(_BASE)
 
 
@@ -140,13 +145,41 @@ def _make_data(data, quick):
         X, y = make_regression(20000, 20, n_informative=10, n_targets=3, noise=1.0,
                                random_state=0)
         return X, y / y.std(axis=0)
+    if data == "sparse_p6":
+        return make_sparse_p6(2000 if quick else 200000)
     n_samples = 20000 if quick else 200000
     return make_classification(n_samples, 100, n_informative=50, random_state=0)
 
 
+def make_sparse_p6(n_samples, n_features=20000, nnz_per_row=10, random_state=0):
+    """P6's data: CSR rows of ``nnz_per_row`` random features, a learnable target.
+
+    Values are standard normal; the two classes are the sign of a random sparse
+    linear model (a fifth of the features matter) plus a little noise, so a
+    network can learn them. (``quick`` keeps the features and takes 1% of the
+    rows.)
+    """
+    import scipy.sparse as sp
+
+    rng = np.random.default_rng(random_state)
+    indices = rng.integers(0, n_features, (n_samples, nnz_per_row))
+    indices.sort(axis=1)
+    X = sp.csr_matrix(
+        (rng.standard_normal(n_samples * nnz_per_row), indices.ravel(),
+         np.arange(0, n_samples * nnz_per_row + 1, nnz_per_row)),
+        shape=(n_samples, n_features))
+    X.sum_duplicates()
+    w = rng.standard_normal(n_features) * (rng.random(n_features) < 0.2)
+    margin = X @ w
+    y = (margin + 0.1 * margin.std() * rng.standard_normal(n_samples) > 0)
+    return X, y.astype(np.int64)
+
+
 def load_data(scenario):
-    """``(X, y)`` of a scenario, X C-contiguous in the scenario's dtype."""
+    """``(X, y)`` of a scenario, X C-contiguous (or CSR) in the scenario's dtype."""
     X, y = _make_data(scenario.data, scenario.quick)
+    if hasattr(X, "tocsr"):  # sparse: converted, never densified
+        return X.astype(scenario.dtype), y
     return np.ascontiguousarray(X, dtype=scenario.dtype), y
 
 
@@ -228,7 +261,7 @@ def _quiet_fit(estimator, X, y):
 def warm_up(system, scenario, X, y):
     """Fit briefly on a slice of the data: imports, JIT or cache load, lazy init."""
     Xw, yw = X[:WARMUP_ROWS], y[:WARMUP_ROWS]
-    spec = estimator_spec(system, scenario, len(Xw), epochs=WARMUP_EPOCHS)
+    spec = estimator_spec(system, scenario, Xw.shape[0], epochs=WARMUP_EPOCHS)
     _quiet_fit(build(spec), Xw, yw)
 
 
@@ -267,7 +300,7 @@ class FitRunner:
     def __init__(self, system, scenario):
         self.system, self.scenario = system, scenario
         self.X, self.y = load_data(scenario)
-        self.spec = estimator_spec(system, scenario, len(self.X))
+        self.spec = estimator_spec(system, scenario, self.X.shape[0])
         self.times, self.accuracy = [], None
 
     def warm_up(self):
@@ -490,7 +523,7 @@ def _peak_memory_child(system, name, config):
     scenario = get(name, config)
     X, y = load_data(scenario)
     warm_up(system, scenario, X, y)
-    estimator = build(estimator_spec(system, scenario, len(X)))
+    estimator = build(estimator_spec(system, scenario, X.shape[0]))
     gc.collect()
     try:
         _reset_peak()
@@ -512,7 +545,7 @@ def _peak_memory_child(system, name, config):
 
 
 class PeakMemoryRunner:
-    """Peak memory of a P3 fit above the baseline, in a fresh child process.
+    """Peak memory of a P3 (or P6) fit above the baseline, in a fresh child process.
 
     The baseline is taken after the imports, the data and a warm-up fit, so it
     holds the data set, the libraries and the compiled code; the delta is what

@@ -2,8 +2,9 @@
 
 Scenarios (see ``scenarios.py``): P1 the lecture's flower network, P2 Adam on
 minibatches (P2R: its regression twin, against MLPRegressor), P3 a large data
-set (time, share of the machine's sgemm throughput,
-peak memory), P4 a grid search, P5 a cold start in a new interpreter. Each
+set (time, share of the machine's sgemm throughput, peak memory), P4 a grid
+search, P5 a cold start in a new interpreter, P6 sparse CSR input (fastnn and
+MLPClassifier only; time and peak memory). Each
 benchmark warms its system up before timing and records the epochs, the time
 per epoch and the accuracy in ``extra_info``.
 
@@ -14,7 +15,7 @@ per epoch and the accuracy in ``extra_info``.
 import pytest
 import scenarios
 
-FIT_CASES = [(name, system) for name in ("P1", "P2", "P3", "P2R")
+FIT_CASES = [(name, system) for name in ("P1", "P2", "P3", "P6", "P2R")
              for system in scenarios.get(name).systems]
 
 
@@ -72,11 +73,16 @@ def test_cold_start(benchmark, bench_config, variant):
              rounds)
 
 
-@pytest.mark.parametrize("system", scenarios.SYSTEMS)
-def test_p3_peak_memory(benchmark, bench_config, system):
+MEMORY_CASES = [(name, system) for name in ("P3", "P6")
+                for system in scenarios.get(name).systems]
+
+
+@pytest.mark.parametrize(("name", "system"), MEMORY_CASES,
+                         ids=[f"{n}-{s}" for n, s in MEMORY_CASES])
+def test_peak_memory(benchmark, bench_config, name, system):
     _skip_unavailable(system)
-    scenario = scenarios.get("P3", bench_config)
-    benchmark.group = "P3 peak memory (child process; time is not the measure)"
+    scenario = scenarios.get(name, bench_config)
+    benchmark.group = f"{name} peak memory (child process; time is not the measure)"
     runner = scenarios.PeakMemoryRunner(system, scenario, bench_config)
     benchmark.pedantic(runner.run, rounds=1, iterations=1)
     benchmark.extra_info.update(runner.result())

@@ -3,15 +3,18 @@
 The estimator asks a backend to validate its input, to run chunks of epochs and
 to compute output activations; no other code asks which device it is on. The
 CUDA backend imports :mod:`fastnn.cuda` (and numba-cuda) only when it is used.
+Sparse ``X`` trains and predicts on the CPU only (:func:`for_fit`,
+:func:`validated_for_predict`).
 """
 
 import contextlib
 
 import numpy as np
+import scipy.sparse as sp
 
 from . import _device, _validation
 from .cpu import network, threads, training
-from .ops.bundles import Curves, Data, Params, Validation, row_indices
+from .ops.bundles import CSR, Curves, Data, Params, Validation, row_indices
 
 #: Rows from which a CUDA-fitted model predicts host arrays on the GPU: below it
 #: the copies to and from the device cost more than the CPU kernels take.
@@ -32,6 +35,8 @@ class CPUBackend:
         return _validation.check_host_X(estimator, X)
 
     def as_dtype(self, X, dtype):
+        if sp.issparse(X):
+            return X.astype(dtype, copy=False)
         return np.ascontiguousarray(X, dtype=dtype)
 
     @contextlib.contextmanager
@@ -43,10 +48,12 @@ class CPUBackend:
         """
         from ._epochs import shuffled_orders
 
-        net, solver, data, params = setup.net, setup.solver, setup.data, setup.params
+        net, solver, params = setup.net, setup.solver, setup.params
+        data = _kernel_data(setup.data)
+        nnz = network.nnz_per_row(data.X)
         train_rows, n_train = setup.train_rows, setup.train_rows.shape[0]
         blas = network.use_blas(net.layout.n_features, net.layout.n_hidden)
-        work = network.workspace(net.layout, solver.batch_size, data.X.dtype)
+        work = network.workspace(net.layout, solver.batch_size, data.X.dtype, nnz)
         val = None
         if setup.val_rows.shape[0]:
             out = np.empty(data.Y.shape, dtype=data.X.dtype)
@@ -64,7 +71,7 @@ class CPUBackend:
             with threads.parallel_section(blas) as n_threads:
                 args = (data, orders, net, solver, params, work, val, curves,
                         network.parallelism(net.layout, solver.batch_size,
-                                            n_threads),
+                                            n_threads, nnz),
                         network.update_parallelism(net.layout, n_threads))
                 announce(training.train_epochs, args)
                 done, status = training.train_epochs(*args)
@@ -74,15 +81,18 @@ class CPUBackend:
 
     def loss_grad(self, data, net, alpha, announce):
         """``f(theta) -> (loss, grad)`` of the full batch, for L-BFGS."""
+        data = _kernel_data(data)
         X = data.X
+        nnz = network.nnz_per_row(X)
         rows = row_indices(X.shape[0])
         blas = network.use_blas(X.shape[1], net.layout.n_hidden)
-        work = network.workspace(net.layout, X.shape[0], X.dtype)
+        work = network.workspace(net.layout, X.shape[0], X.dtype, nnz)
         grad = np.empty(net.layout.size, dtype=X.dtype)
 
         def loss_grad(theta):
             with threads.parallel_section(blas) as n_threads:
-                parallel = network.parallelism(net.layout, X.shape[0], n_threads)
+                parallel = network.parallelism(net.layout, X.shape[0], n_threads,
+                                               nnz)
                 args = (data, rows, net, theta, alpha, work, grad, parallel)
                 announce(network.loss_grad, args)
                 return float(network.loss_grad(*args)), grad
@@ -92,13 +102,23 @@ class CPUBackend:
     def forward(self, X, net, theta):
         """Output-layer activations of validated ``X``, (n_samples, n_outputs)."""
         out = np.empty((X.shape[0], net.layout.n_outputs), dtype=theta.dtype)
-        X = np.ascontiguousarray(X, dtype=theta.dtype)
+        X = _kernel_input(self.as_dtype(X, theta.dtype))
         blas = network.use_blas(X.shape[1], net.layout.n_hidden)
         with threads.parallel_section(blas) as n_threads:
             parallel = network.parallelism(net.layout, min(X.shape[0],
-                                           network.PREDICT_ROWS), n_threads)
+                                           network.PREDICT_ROWS), n_threads,
+                                           network.nnz_per_row(X))
             network.predict_proba(X, net, theta, out, parallel)
         return out
+
+
+def _kernel_input(X):
+    """``X`` as the CPU kernels take it: the array, or a CSR bundle of sparse X."""
+    return CSR.of(X) if sp.issparse(X) else X
+
+
+def _kernel_data(data):
+    return data._replace(X=_kernel_input(data.X))
 
 
 class CUDABackend:
@@ -182,8 +202,21 @@ class CUDABackend:
 CPU = CPUBackend()
 
 
-def for_fit(device, solver):
-    """The backend a fit with these ``device`` and ``solver`` parameters runs on."""
+def for_fit(device, solver, X=None):
+    """The backend a fit with these ``device`` and ``solver`` parameters runs on.
+
+    Sparse ``X`` trains on the CPU: ``device='auto'`` picks it, and
+    ``device='cuda'`` raises (densifying would be silent and may not fit).
+    """
+    if sp.issparse(X):
+        if device == "cuda":
+            raise ValueError(
+                "device='cuda' does not take sparse X: the CUDA kernels need dense "
+                "inputs. Use device='cpu' (or 'auto'), which trains on sparse X "
+                "as it is, or densify X yourself (X.toarray()) if it fits in GPU "
+                "memory."
+            )
+        return CPU
     if solver == "lbfgs" and device != "cpu":
         if device == "auto":
             return CPU
@@ -200,9 +233,11 @@ def validated_for_predict(estimator, X):
 
     A CUDA-fitted model predicts GPU arrays, and host arrays of at least
     :data:`GPU_PREDICT_MIN_ROWS` rows, on the GPU when one is usable; everything
-    else on the CPU.
+    else on the CPU, sparse ``X`` included.
     """
     gpu = None
+    if sp.issparse(X):
+        return CPU, CPU.validate_X(estimator, X)
     if getattr(estimator, "device_", "cpu") == "cuda" and _device.usable():
         gpu = CUDABackend()
     if gpu is not None and _device.is_device_array(X):

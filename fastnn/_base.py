@@ -73,11 +73,16 @@ class BaseShallowNN(BaseEstimator):
         "device": [StrOptions({"cpu", "cuda", "auto"})],
     }
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True  # CSR and CSC, on the CPU (fastnn.cpu.sparse)
+        return tags
+
     def _fit(self, X, y, sample_weight, incremental):
         first_pass = not hasattr(self, "coefs_") or (
             not self.warm_start and not incremental
         )
-        backend = _backends.for_fit(self.device, self.solver)
+        backend = _backends.for_fit(self.device, self.solver, X)
         X, y = backend.validate(self, X, y, reset=first_pass)
         if not first_pass:
             X = backend.as_dtype(X, self.coefs_[0].dtype)

@@ -153,7 +153,7 @@ class ShallowNNClassifier(ClassifierMixin, BaseShallowNN):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             The input data. float32 input trains in float32, anything else in
             float64.
 
@@ -178,7 +178,7 @@ class ShallowNNClassifier(ClassifierMixin, BaseShallowNN):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             The input data.
 
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
@@ -282,7 +282,7 @@ class ShallowNNClassifier(ClassifierMixin, BaseShallowNN):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             The input data.
 
         Returns
@@ -301,7 +301,7 @@ class ShallowNNClassifier(ClassifierMixin, BaseShallowNN):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             The input data.
 
         Returns
@@ -322,7 +322,7 @@ class ShallowNNClassifier(ClassifierMixin, BaseShallowNN):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             The input data.
 
         Returns

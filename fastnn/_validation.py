@@ -2,10 +2,14 @@
 
 Host arrays go through ``validate_data``; GPU arrays (for ``device='cuda'``) are
 checked in place by :func:`check_device_X` with the same rules and messages.
-The backends (:mod:`fastnn._backends`) choose which applies.
+The backends (:mod:`fastnn._backends`) choose which applies. Sparse ``X`` (CSR or
+CSC, as MLPClassifier accepts it; other formats become CSR) is validated by
+``validate_data`` too and converted once to canonical CSR (:func:`canonical_csr`),
+never densified.
 """
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import is_classifier
 from sklearn.utils.validation import (
     _check_sample_weight,
@@ -19,20 +23,52 @@ from . import _device
 
 #: Float dtypes kept as they are; anything else trains in float64.
 FLOAT_DTYPES = (np.float64, np.float32)
+#: Sparse formats taken as they are (MLPClassifier's); others are converted to CSR.
+SPARSE_FORMATS = ["csr", "csc"]
 
 
 def check_host(estimator, X, y, reset=True):
-    """Validated host ``X`` and ``y`` to fit: C-contiguous float32 or float64."""
+    """Validated host ``X`` and ``y`` to fit: C-contiguous float32 or float64.
+
+    Sparse ``X`` comes back as canonical CSR (:func:`canonical_csr`).
+    """
     X, y = validate_data(estimator, _device.to_host(X), _device.to_host(y),
-                         multi_output=True, y_numeric=not is_classifier(estimator),
+                         accept_sparse=SPARSE_FORMATS, multi_output=True,
+                         y_numeric=not is_classifier(estimator),
                          dtype=FLOAT_DTYPES, order="C", reset=reset)
-    return X, _as_1d(y)
+    return canonical_csr(X), _as_1d(y)
 
 
 def check_host_X(estimator, X):
     """Validated host ``X`` to predict (the fitted number of features)."""
-    return validate_data(estimator, _device.to_host(X), dtype=FLOAT_DTYPES,
-                         reset=False)
+    return canonical_csr(validate_data(estimator, _device.to_host(X),
+                                       accept_sparse=SPARSE_FORMATS,
+                                       dtype=FLOAT_DTYPES, reset=False))
+
+
+def canonical_csr(X):
+    """Sparse ``X`` as the kernels read it; dense ``X`` as it is.
+
+    CSR (CSC converted) with sorted column indices, duplicates summed,
+    contiguous arrays, and int32 indices whenever the nonzeros and the columns
+    fit (else int64, which compiles the kernels once more). Copies only what
+    must change, never ``X`` itself in place, and nothing of dense size.
+    """
+    if not sp.issparse(X):
+        return X
+    X = X.tocsr()
+    if not X.has_canonical_format:
+        X = X.copy()
+        X.sum_duplicates()  # sorts the indices too
+    small = max(X.nnz, X.shape[1]) < 2**31
+    index = np.int32 if small else np.int64
+    if (X.indices.dtype != index or X.indptr.dtype != index
+            or not (X.data.flags.c_contiguous and X.indices.flags.c_contiguous
+                    and X.indptr.flags.c_contiguous)):
+        X = type(X)((np.ascontiguousarray(X.data),
+                     np.ascontiguousarray(X.indices, dtype=index),
+                     np.ascontiguousarray(X.indptr, dtype=index)), shape=X.shape)
+    return X
 
 
 def _as_1d(y):

@@ -14,6 +14,12 @@ Narrow layers go through hand loops, which read the block's inputs transposed
 (features x rows); wide layers go through BLAS (:mod:`fastnn.cpu.blas`), which
 reads them as gathered rows. :func:`use_blas` decides, by shape.
 
+``X`` is a dense array or a :class:`~fastnn.ops.bundles.CSR` bundle of sparse
+rows: the first layer's product and gradient (:func:`first_layer`,
+:func:`first_layer_grad`) are chosen by its type at compile time, the sparse
+ones from :mod:`fastnn.cpu.sparse`, so that a dense fit compiles no sparse
+kernel and the other way round.
+
 Every kernel takes the bundles of :mod:`fastnn.ops.bundles` and a
 :class:`Workspace`; one entry point, :func:`block_pass`, runs a batch's blocks
 for training (loss and gradient) or for prediction (output activations into a
@@ -27,14 +33,15 @@ from typing import NamedTuple
 
 import numpy as np
 from numba import prange
+from numba.core import types
 
-from .._config import entry, inline, jit, jit_sum, pjit, scalar, specialise
+from .._config import by_type, entry, inline, jit, jit_sum, pjit, scalar, specialise
 from ..ops import activations as act_ops
 from ..ops import layout as layout_ops
 from ..ops import losses as loss_ops
-from ..ops.bundles import Data, Network, row_indices
+from ..ops.bundles import CSR, Data, Network, row_indices
 from ..ops.layout import Layout
-from . import fastmath
+from . import fastmath, sparse
 from .blas import gemm
 
 #: Most rows per block of a batch worth parallelising (sgemm is efficient from
@@ -59,6 +66,9 @@ ROW_SLOTS = 3
 PARALLEL_MIN_WORK = 1 << 18
 #: Parameters from which the optimizer update runs on several threads.
 PARALLEL_MIN_PARAMS = 1 << 14
+#: Most blocks a batch of sparse rows is cut into: each block has a dense partial
+#: gradient of W1 (n_features x n_hidden) to zero and to add up.
+SPARSE_MAX_BLOCKS = 8
 
 _exp = fastmath.exp
 _logistic = scalar(specialise(act_ops.logistic, exp=fastmath.exp))
@@ -84,6 +94,8 @@ class Workspace(NamedTuple):
     """Buffers of :func:`block_pass`, one row per block, allocated once per fit."""
 
     #: The block's inputs: gathered rows (BLAS) or their transpose (hand loops).
+    #: Sparse inputs are read in place: this is then ``hidden_delta`` itself,
+    #: the first layer's scratch while the deltas are not yet computed.
     inputs: np.ndarray
     #: The block's targets, transposed (n_outputs x rows).
     targets: np.ndarray
@@ -96,7 +108,7 @@ class Workspace(NamedTuple):
     #: Output activations A2, then the output deltas (n_outputs x rows).
     output: np.ndarray
     #: The block's partial gradient (layout of ``theta``), then room for the first
-    #: layer's gradient transposed.
+    #: layer's gradient transposed (dense inputs only).
     grads: np.ndarray
     #: Each block's loss sum (row 0) and weight sum (row 1), float64.
     sums: np.ndarray
@@ -116,31 +128,47 @@ def parallel_pays(n_rows, n_features, n_hidden):
 _parallel_pays = jit(parallel_pays)
 
 
-def block_layout(batch_size, n_features, n_hidden):
+def block_layout(batch_size, n_features, n_hidden, nnz_per_row=None):
     """``(n_blocks, block_rows)`` for batches of ``batch_size`` rows.
 
-    Depends on the shapes only, never on the thread count.
+    Depends on the shapes only, never on the thread count. ``nnz_per_row`` is
+    None for dense inputs, else the mean number of nonzeros of the sparse rows:
+    their work is ``nnz_per_row`` multiply-adds per hidden unit, but each block
+    also zeroes and adds a dense partial gradient of W1, so a sparse batch is
+    cut only into blocks of at least ``n_features`` nonzeros each, and into at
+    most :data:`SPARSE_MAX_BLOCKS`.
     """
-    if parallel_pays(batch_size, n_features, n_hidden):
+    width = n_features if nnz_per_row is None else nnz_per_row
+    if parallel_pays(batch_size, width, n_hidden):
         n_blocks = max(MIN_PARALLEL_BLOCKS, -(-batch_size // BLOCK_ROWS))
     else:
         n_blocks = -(-batch_size // SERIAL_BLOCK_ROWS)
-    n_blocks = min(n_blocks, batch_size)
+    if nnz_per_row is not None:
+        n_blocks = min(n_blocks, SPARSE_MAX_BLOCKS,
+                       int(batch_size * nnz_per_row // max(n_features, 1)))
+    n_blocks = max(1, min(n_blocks, batch_size))
     return n_blocks, -(-batch_size // n_blocks)
 
 
-def parallelism(layout, batch_size, n_threads):
+def parallelism(layout, batch_size, n_threads, nnz_per_row=None):
     """The ``parallel`` argument of the kernels for batches of ``batch_size`` rows.
 
     None (serial, and the parallel block driver never compiled) unless there are
     threads to use and a batch's blocks carry enough work for them; else
-    ``n_threads``.
+    ``n_threads``. ``nnz_per_row`` as in :func:`block_layout`.
     """
     d, h = layout.n_features, layout.n_hidden
-    n_blocks, _ = block_layout(batch_size, d, h)
+    n_blocks, _ = block_layout(batch_size, d, h, nnz_per_row)
     if n_threads > 1 and n_blocks > 1 and parallel_pays(batch_size, d, h):
         return int(n_threads)
     return None
+
+
+def nnz_per_row(X):
+    """The mean nonzeros per row of a :class:`CSR` bundle; None for dense ``X``."""
+    if not isinstance(X, CSR):
+        return None
+    return X.data.shape[0] / max(X.shape[0], 1)
 
 
 def update_parallelism(layout, n_threads):
@@ -158,18 +186,27 @@ def use_blas(n_features, n_hidden):
     return n_features * n_hidden >= BLAS_MIN_WEIGHTS
 
 
-def workspace(layout, batch_size, dtype):
-    """A :class:`Workspace` for batches of at most ``batch_size`` rows."""
+def workspace(layout, batch_size, dtype, nnz_per_row=None):
+    """A :class:`Workspace` for batches of at most ``batch_size`` rows.
+
+    ``nnz_per_row`` is None for dense inputs, else the mean nonzeros per row of
+    the sparse inputs (:func:`nnz_per_row`): their blocks hold no copy of the
+    inputs and no transposed gradient, so that nothing is sized
+    ``n_features * rows``.
+    """
     d, h, o = layout.n_features, layout.n_hidden, layout.n_outputs
-    n_blocks, rows = block_layout(batch_size, d, h)
+    n_blocks, rows = block_layout(batch_size, d, h, nnz_per_row)
+    hidden_delta = np.empty((n_blocks, h * rows), dtype=dtype)
+    dense = nnz_per_row is None
     return Workspace(
-        inputs=np.empty((n_blocks, d * rows), dtype=dtype),
+        inputs=np.empty((n_blocks, d * rows), dtype=dtype) if dense else hidden_delta,
         targets=np.empty((n_blocks, o * rows), dtype=dtype),
         weights=np.empty((n_blocks, ROW_SLOTS * rows), dtype=dtype),
         hidden=np.empty((n_blocks, h * rows), dtype=dtype),
-        hidden_delta=np.empty((n_blocks, h * rows), dtype=dtype),
+        hidden_delta=hidden_delta,
         output=np.empty((n_blocks, o * rows), dtype=dtype),
-        grads=np.empty((n_blocks, layout.size + d * h), dtype=dtype),
+        grads=np.empty((n_blocks, layout.size + (d * h if dense else 0)),
+                       dtype=dtype),
         sums=np.empty((2, n_blocks)),
     )
 
@@ -297,12 +334,12 @@ def _consecutive(rows):
 
 
 @jit
-def _gather_inputs(X, rows, xbuf, blas):
-    """The block's inputs into ``xbuf``: ``X[rows]`` (BLAS) or its transpose.
+def _dense_first_layer(X, rows, W1, blas, xbuf, ZT):
+    """:func:`first_layer` of an array ``X``: its rows gathered, then multiplied.
 
-    Returns the view the block's products read: (rows x features) for BLAS,
-    which multiplies gathered rows at full speed, else (features x rows) for the
-    hand loops, which vectorise over rows.
+    ``xbuf`` receives ``X[rows]`` for BLAS, which multiplies gathered rows at
+    full speed, else its transpose (features x rows) for the hand loops, which
+    vectorise over rows. (Gathering and product in one unit: one compilation.)
     """
     m, d = rows.shape[0], X.shape[1]
     if blas:
@@ -311,7 +348,8 @@ def _gather_inputs(X, rows, xbuf, blas):
             i = rows[r]
             for k in range(d):
                 XB[r, k] = X[i, k]
-        return XB
+        gemm(W1, True, XB, True, ZT)
+        return
     XT = xbuf[: d * m].reshape((d, m))
     start = _consecutive(rows)
     if start >= 0:
@@ -324,7 +362,49 @@ def _gather_inputs(X, rows, xbuf, blas):
         for k in range(d):
             for r in range(m):
                 XT[k, r] = X[rows[r], k]
-    return XT
+    _matmul_t(W1, XT, ZT)
+
+
+def first_layer(X, rows, W1, blas, xbuf, ZT):
+    """``ZT = W1^T X[rows]^T`` (no bias), for dense or sparse ``X``.
+
+    Compiled code only (implementations below, by the type of ``X``). Dense:
+    ``xbuf`` receives the block's inputs (:func:`_dense_first_layer`), which
+    :func:`first_layer_grad` reads again. Sparse: ``xbuf`` is scratch of at
+    least ``m * n_hidden`` values (:func:`fastnn.cpu.sparse.first_layer`).
+    """
+    raise NotImplementedError("compiled code only")
+
+
+# The implementations forward to one kernel each: typing them costs next to
+# nothing, so that a dense fit compiles what it compiled before sparse inputs.
+@by_type(first_layer)
+def _first_layer(X, rows, W1, blas, xbuf, ZT):
+    if isinstance(X, types.Array):
+        return lambda X, rows, W1, blas, xbuf, ZT: _dense_first_layer(
+            X, rows, W1, blas, xbuf, ZT)
+    return lambda X, rows, W1, blas, xbuf, ZT: sparse.first_layer(X, rows, W1, xbuf,
+                                                                  ZT)
+
+
+def first_layer_grad(X, rows, xbuf, A1T, D1T, blas, scratch, gW1):
+    """``gW1 = X[rows]^T D1``, for dense or sparse ``X``; compiled code only.
+
+    Dense: from the inputs :func:`first_layer` left in ``xbuf``
+    (:func:`_first_layer_grad`, ``scratch`` its room for the transpose).
+    Sparse: over the nonzeros (:func:`fastnn.cpu.sparse.first_layer_grad`), with
+    the memory of ``A1T``, no longer needed, as scratch.
+    """
+    raise NotImplementedError("compiled code only")
+
+
+@by_type(first_layer_grad)
+def _first_layer_grad_by_type(X, rows, xbuf, A1T, D1T, blas, scratch, gW1):
+    if isinstance(X, types.Array):
+        return lambda X, rows, xbuf, A1T, D1T, blas, scratch, gW1: _first_layer_grad(
+            X, rows, xbuf, D1T, blas, scratch, gW1)
+    return lambda X, rows, xbuf, A1T, D1T, blas, scratch, gW1: (
+        sparse.first_layer_grad(X, rows, D1T, A1T.reshape(A1T.size), gW1))
 
 
 @jit
@@ -333,18 +413,14 @@ def forward_block(X, rows, net, theta, blas, xbuf, A1T, A2T, scratch):
 
     Fills ``A1T = g(W1^T X[rows]^T + b1)`` (n_hidden x m) and
     ``A2T = out(W2^T A1T + b2)`` (n_outputs x m), ``m = len(rows)``. ``xbuf``
-    receives the block's inputs (:func:`_gather_inputs`), which
-    :func:`backward_block` reads again. ``scratch`` holds ``2 m`` values.
+    as in :func:`first_layer`. ``scratch`` holds ``2 m`` values.
     """
     W1, b1, W2, b2 = unpack(net.layout, theta)
-    XB = _gather_inputs(X, rows, xbuf, blas)
+    first_layer(X, rows, W1, blas, xbuf, A1T)
+    activate(A1T, b1, net)
     if blas:
-        gemm(W1, True, XB, True, A1T)
-        activate(A1T, b1, net)
         gemm(W2, True, A1T, False, A2T)
     else:
-        _matmul_t(W1, XB, A1T)
-        activate(A1T, b1, net)
         _matmul_t(W2, A1T, A2T)
     output_activate(A2T, b2, net.output, scratch)
 
@@ -434,16 +510,18 @@ def _outer_sum(AT, BT, G):
 
 
 @jit
-def backward_block(YT, sw, net, theta, blas, XB, A1T, A2T, D1T, grads):
+def backward_block(YT, sw, net, theta, blas, X, rows, xbuf, A1T, A2T, D1T, grads):
     """Write the block's unnormalised gradient sums into ``grads``.
 
     The output delta is ``A2 - Y`` because each output function is its loss's
     canonical link (:mod:`fastnn.ops.losses`); it is weighted by
     ``sample_weight`` and written over
-    ``A2T``. ``D1T = (W2 delta2^T) * g'(Z1)`` is the hidden delta. ``XB`` is the
-    inputs' view that :func:`forward_block` multiplied; ``YT`` and ``sw`` the
-    targets and weights as :func:`gather_targets` left them. ``grads`` has the
-    layout of ``theta``, then room for the first layer's gradient transposed.
+    ``A2T``. ``D1T = (W2 delta2^T) * g'(Z1)`` is the hidden delta. ``X``,
+    ``rows`` and ``xbuf`` are what :func:`forward_block` was given (``xbuf``
+    then holds the inputs it multiplied); ``A1T`` is overwritten (sparse
+    ``X``). ``YT`` and ``sw`` are the targets and weights as
+    :func:`gather_targets` left them. ``grads`` has the layout of ``theta``,
+    then (dense ``X``) room for the first layer's gradient transposed.
     """
     o, m = A2T.shape
     W2 = unpack(net.layout, theta)[2]
@@ -467,13 +545,18 @@ def backward_block(YT, sw, net, theta, blas, XB, A1T, A2T, D1T, grads):
     activation_backward(D1T, A1T, net)
     for j in range(D1T.shape[0]):
         gb1[j] = total(D1T[j])
-    _first_layer_grad(XB, D1T, blas, grads[net.layout.size :], gW1)
+    first_layer_grad(X, rows, xbuf, A1T, D1T, blas, grads[net.layout.size :], gW1)
 
 
 @jit
-def _first_layer_grad(XB, D1T, blas, scratch, gW1):
-    """``gW1 = X[rows]^T D1`` from the block's inputs ``XB`` (see forward_block)."""
+def _first_layer_grad(X, rows, xbuf, D1T, blas, scratch, gW1):
+    """``gW1 = X[rows]^T D1`` of an array ``X``, from the inputs in ``xbuf``.
+
+    ``xbuf`` holds them as :func:`_dense_first_layer` gathered them.
+    """
     d, h = gW1.shape
+    m = rows.shape[0]
+    XB = xbuf[: m * d].reshape((m, d)) if blas else xbuf[: d * m].reshape((d, m))
     if not blas:
         _outer_sum(XB, D1T, gW1)
     elif d < NARROW_INPUTS:
@@ -517,12 +600,37 @@ def block_task(b, n_blocks, data, rows, net, theta, work, out):
     D1T = work.hidden_delta[b, : h * m].reshape((h, m))
     # D1T is free until backward_block: its first row holds the per-sample losses.
     work.sums[0, b] = block_loss(YT, sw, A2T, net, D1T[0])
-    XB = work.inputs[b, : m * lay.n_features]
-    XB = XB.reshape((m, lay.n_features)) if blas else XB.reshape((lay.n_features, m))
-    backward_block(YT, sw, net, theta, blas, XB, A1T, A2T, D1T, work.grads[b])
+    backward_block(YT, sw, net, theta, blas, data.X, block, work.inputs[b], A1T, A2T,
+                   D1T, work.grads[b])
 
 
 use_blas_jit = jit(use_blas)
+
+
+def input_parts(X):
+    """``X`` as the arrays and scalars numba's parallel loops take; compiled only.
+
+    A :class:`CSR` bundle's four fields, or ``(X, X, X, 0)`` for an array;
+    :func:`input_from_parts` rebuilds ``X`` from them inside the loop.
+    """
+    raise NotImplementedError("compiled code only")
+
+
+@by_type(input_parts)
+def _input_parts(X):
+    if isinstance(X, types.Array):
+        return lambda X: (X, X, X, 0)
+    return lambda X: (X.data, X.indices, X.indptr, X.n_features)
+
+
+@jit
+def input_from_parts(x0, x1, x2, x3):
+    """The ``X`` of :func:`input_parts`."""
+    # numba turns the ndim of an array argument into a constant before typing,
+    # which prunes the branch of the other kind of input.
+    if x0.ndim == 2:
+        return x0
+    return CSR(x0, x1, x2, x3)
 
 
 @pjit
@@ -531,11 +639,13 @@ def blocks_in_parallel(n_blocks, data, rows, net, theta, work, out):
     # numba's parallel loops take arrays and scalars reliably, not tuples of them
     # (nested tuples fail to lower): the bundles are rebuilt inside the loop.
     X, Y, sample_weight = data
+    x0, x1, x2, x3 = input_parts(X)
     d, h, o, b1, w2, b2, size = net.layout
     code, slope, output, eps = net.activation, net.slope, net.output, net.eps
     w_in, w_y, w_sw, w_a1, w_d1, w_a2, w_g, w_sums = work
     for b in prange(n_blocks):
-        block_task(np.int64(b), n_blocks, Data(X, Y, sample_weight), rows,
+        block_task(np.int64(b), n_blocks,
+                   Data(input_from_parts(x0, x1, x2, x3), Y, sample_weight), rows,
                    Network(Layout(d, h, o, b1, w2, b2, size), code, slope, output,
                            eps),
                    theta, Workspace(w_in, w_y, w_sw, w_a1, w_d1, w_a2, w_g, w_sums),
@@ -583,15 +693,17 @@ def predict_proba(X, net, theta, out, parallel):
 
     Calls the block kernels of training, with its argument types (unused targets
     and weights included), from Python: predicting after a fit compiles nothing
-    new. ``parallel`` as in :func:`block_pass`.
+    new. ``X`` is an array or a :class:`CSR` bundle; ``parallel`` as in
+    :func:`block_pass`.
     """
     n, d = X.shape
     h = net.layout.n_hidden
+    nnz = nnz_per_row(X)
     chunk = min(n, PREDICT_ROWS)
     rows = row_indices(n)
     data = Data(X, np.empty((0, net.layout.n_outputs), dtype=X.dtype),
                 np.empty(0, dtype=X.dtype))
-    work = workspace(net.layout, chunk, X.dtype)
+    work = workspace(net.layout, chunk, X.dtype, nnz)
     block_rows = work.weights.shape[1] // ROW_SLOTS
     for start in range(0, n, chunk):
         block = rows[start : start + chunk]

@@ -22,10 +22,43 @@ def row_indices(n):
     return np.arange(n, dtype=np.int32 if n < 2**31 else np.intp)
 
 
+class CSR(NamedTuple):
+    """Sparse inputs in canonical compressed-row form, as the CPU kernels take them.
+
+    Row ``i``'s nonzeros are ``data[indptr[i]:indptr[i + 1]]`` in the columns
+    ``indices[indptr[i]:indptr[i + 1]]``, sorted, without duplicates. The kernels
+    compile once for int32 indices and once more for int64 (only for matrices
+    with 2**31 nonzeros or features or more).
+    """
+
+    #: (nnz,), float32 or float64.
+    data: np.ndarray
+    #: (nnz,), int32 or int64: the column of each nonzero.
+    indices: np.ndarray
+    #: (n_samples + 1,), the dtype of ``indices``.
+    indptr: np.ndarray
+    n_features: int
+
+    @classmethod
+    def of(cls, X):
+        """The bundle viewing a canonical ``scipy.sparse`` CSR matrix or array."""
+        return cls(X.data, X.indices, X.indptr, int(X.shape[1]))
+
+    # For Python code only (compiled code reads the fields).
+    @property
+    def shape(self):
+        return self.indptr.shape[0] - 1, self.n_features
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+
 class Data(NamedTuple):
     """The training set: inputs, targets and sample weights (host or device arrays)."""
 
-    #: (n_samples, n_features), float32 or float64.
+    #: (n_samples, n_features), float32 or float64: an array, or a :class:`CSR`
+    #: bundle (CPU only).
     X: np.ndarray
     #: (n_samples, n_outputs), the dtype of ``X``: the classifier's 0/1
     #: indicator, the regressor's targets. (One dtype for both, so that both

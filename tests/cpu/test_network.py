@@ -361,8 +361,8 @@ def test_backward_block(kind, act, dtype, shape, blas):
     YT, sw_rows = _gather_targets(Y, sw, rows)
     # The layout of theta, then room for the first layer's gradient transposed.
     grads = np.full(net.layout.size + d * h, np.nan, dtype=dtype)
-    XB = xbuf.reshape((m, d) if blas else (d, m))
-    backward_block(YT, sw_rows, net, theta, blas, XB, A1T, A2T, D1T, grads)
+    backward_block(YT, sw_rows, net, theta, blas, X, rows, xbuf, A1T, A2T, D1T,
+                   grads)
     grad = grads[: net.layout.size]
     # The block's sums, before the division by sum(sw) and without the penalty.
     _, ref = _naive_loss_grad(X, Y, sw, rows, theta, h, act, softmax, 0.0)
