@@ -243,3 +243,28 @@ def test_sigint_interrupts_fit_and_leaves_usable_model():
     delay, lines = interrupt_fit(_INTERRUPT)
     assert delay < 1.0
     assert lines == {"warned": "True", "finite": "True", "score": "True"}
+
+
+@pytest.mark.parametrize("fmt", ["csr_matrix", "csc_array"])
+@pytest.mark.parametrize("loss, solver", [("squared_error", "adam"),
+                                          ("poisson", "sgd"),
+                                          ("squared_error", "lbfgs")])
+def test_sparse_fits_equal_dense_fits_and_mlp(loss, solver, fmt):
+    """Sparse X trains the same network as its dense copy (the first layer by
+    sparse kernels), and as MLPRegressor's sparse fit."""
+    import scipy.sparse as sp
+
+    rng = np.random.RandomState(0)
+    dense = sp.random(150, 40, density=0.1, random_state=0).toarray()
+    y = np.abs(dense @ rng.randn(40, 2))
+    X = getattr(sp, fmt)(dense)
+    params = dict(loss=loss, solver=solver, learning_rate_init=0.01, max_iter=15,
+                  random_state=0, early_stopping=solver == "adam")
+    ours = _fit_quietly(ShallowNNRegressor(8, **params), X, y)
+    ref = _fit_quietly(ShallowNNRegressor(8, **params), dense, y)
+    mlp = _fit_quietly(MLPRegressor(hidden_layer_sizes=(8,), **params), X, y)
+    for a, b, c in zip(_weights(ours), _weights(ref), _weights(mlp), strict=True):
+        assert_allclose(a, b, rtol=1e-10, atol=1e-13)
+        assert_allclose(a, c, rtol=1e-4 if solver == "lbfgs" else 1e-8, atol=1e-10)
+    assert_allclose(ours.predict(X), ref.predict(dense), rtol=1e-10)
+    assert_allclose(ours.score(X, y), ref.score(dense, y), rtol=1e-10)
