@@ -768,7 +768,8 @@ def finish_gradient(grads, n_blocks, layout, theta, lo, hi, alpha, scale):
 
 @jit
 def _scale(g, theta, alpha, scale):
-    """``g = (g + alpha theta) / scale``."""
+    """``g = (g + alpha theta) / scale``, in ``g``'s dtype (as MLP's float32)."""
+    alpha, scale = g.dtype.type(alpha), g.dtype.type(scale)
     for q in range(g.shape[0]):
         g[q] = _regularised_gradient(g[q], alpha, theta[q], scale)
 

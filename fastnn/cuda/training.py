@@ -56,7 +56,9 @@ NESTEROV = 1
 BETA_1 = 2
 BETA_2 = 3
 EPSILON = 4
-N_COEFFICIENTS = 5
+REST_1 = 5  # 1 - beta_1
+REST_2 = 6  # 1 - beta_2
+N_COEFFICIENTS = 7
 
 
 class Visits(NamedTuple):
@@ -81,6 +83,8 @@ def coefficients(solver):
     host[BETA_1] = solver.beta_1
     host[BETA_2] = solver.beta_2
     host[EPSILON] = solver.epsilon
+    host[REST_1] = 1.0 - solver.beta_1
+    host[REST_2] = 1.0 - solver.beta_2
     return cuda.to_device(host)
 
 
@@ -89,7 +93,8 @@ def param_update(param, grad, slot1, slot2, kind, lr, coefs):
     """``(param, slot1, slot2)`` after a gd / sgd / adam step (Adam: ``lr`` is lr_t)."""
     if kind == opt_ops.ADAM:
         return _adam_step(param, grad, slot1, slot2, lr, coefs[BETA_1],
-                          coefs[BETA_2], coefs[EPSILON])
+                          coefs[REST_1], coefs[BETA_2], coefs[REST_2],
+                          coefs[EPSILON])
     if kind == opt_ops.SGD:
         param, slot1 = _sgd_step(param, grad, slot1, lr, coefs[MOMENTUM],
                                  coefs[NESTEROV] != 0.0)

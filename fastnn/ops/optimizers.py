@@ -37,9 +37,15 @@ def sgd_step(param, grad, velocity, lr, momentum, nesterov):
     return param + update, velocity
 
 
-def adam_step(param, grad, m, v, lr_t, beta_1, beta_2, epsilon):
-    """Return ``(param, m, v)`` after one Adam step with bias-corrected ``lr_t``."""
-    m = beta_1 * m + (1.0 - beta_1) * grad
-    v = beta_2 * v + (1.0 - beta_2) * (grad * grad)
+def adam_step(param, grad, m, v, lr_t, beta_1, one_minus_beta_1, beta_2,
+              one_minus_beta_2, epsilon):
+    """Return ``(param, m, v)`` after one Adam step with bias-corrected ``lr_t``.
+
+    The complements ``1 - beta`` come computed (in float64, as MLP computes
+    them), so that a caller passing every constant in the parameters' dtype gets
+    arithmetic in that dtype: float32 fits then update in float32, as MLP's do.
+    """
+    m = beta_1 * m + one_minus_beta_1 * grad
+    v = beta_2 * v + one_minus_beta_2 * (grad * grad)
     return param + -lr_t * m / (math.sqrt(v) + epsilon), m, v
 
