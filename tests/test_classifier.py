@@ -602,9 +602,9 @@ def test_float32_class_weight_trains_in_float32_like_sample_weight():
         assert_array_equal(a, b)
     # Targets and sample weights reach the kernels in X's dtype: no mixed
     # variant of the float32 kernels is compiled (precompile would not cover it).
-    from fastnn.cpu import training
-
     from numba import types
+
+    from fastnn.cpu import training
 
     def x_dtype(data_type):
         X = data_type.types[0]  # an array, or the CSR bundle of sparse tests
