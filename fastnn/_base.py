@@ -70,6 +70,7 @@ class BaseShallowNN(BaseEstimator):
         ],
         "max_fun": [Interval(Integral, 1, None, closed="left")],
         "negative_slope": [Interval(Real, 0, None, closed="left")],
+        "init": [StrOptions({"glorot", "normal"})],
         "device": [StrOptions({"cpu", "cuda", "auto"})],
     }
 
@@ -109,10 +110,13 @@ class BaseShallowNN(BaseEstimator):
         self.n_outputs_ = n_outputs
         self.n_layers_ = 3
         self.out_activation_ = self._out_activation()
-        logistic = act_ops.CODES[self.activation] == act_ops.LOGISTIC
         layout = Layout.of(n_features, self.n_hidden, n_outputs)
-        theta = _initialization.glorot_uniform(self._random_state, layout, logistic,
-                                               dtype)
+        if self.init == "normal":
+            theta = _initialization.lecture_normal(self._random_state, layout, dtype)
+        else:
+            logistic = act_ops.CODES[self.activation] == act_ops.LOGISTIC
+            theta = _initialization.glorot_uniform(self._random_state, layout,
+                                                   logistic, dtype)
         self.coefs_, self.intercepts_ = _initialization.to_layers(layout, theta)
         self.n_iter_ = 0
         self.t_ = 0

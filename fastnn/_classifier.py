@@ -116,6 +116,7 @@ class ShallowNNClassifier(ClassifierMixin, BaseShallowNN):
         n_iter_no_change=10,
         max_fun=15000,
         negative_slope=0.01,
+        init="glorot",
         class_weight=None,
         device="cpu",
     ):
@@ -144,6 +145,7 @@ class ShallowNNClassifier(ClassifierMixin, BaseShallowNN):
         self.n_iter_no_change = n_iter_no_change
         self.max_fun = max_fun
         self.negative_slope = negative_slope
+        self.init = init
         self.class_weight = class_weight
         self.device = device
 

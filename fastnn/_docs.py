@@ -112,6 +112,14 @@ _TEMPLATE = """\
     negative_slope : float, default=0.01
         Slope of ``'leaky_relu'`` for negative inputs (non-negative).
 
+    init : {{'glorot', 'normal'}}, default='glorot'
+        Initial weights. ``'glorot'`` draws {mlp}'s Glorot-uniform weights and
+        intercepts. ``'normal'`` draws the shallow-network lecture's: with
+        ``rs = np.random.RandomState(random_state)``, ``W1`` is
+        ``rs.randn(n_hidden, n_features) * 0.01`` (transposed into
+        ``coefs_[0]``'s layout), then ``W2`` is
+        ``rs.randn(n_outputs, n_hidden) * 0.01``, and the intercepts are zero.
+
 {extra_last}    device : {{'cpu', 'cuda', 'auto'}}, default='cpu'
         Where to train. ``'cuda'`` trains on an NVIDIA GPU (needs the ``cuda``
         extra and a CUDA runtime; raises otherwise) with data, weights and

@@ -27,6 +27,21 @@ def glorot_uniform(random_state, layout, logistic, dtype):
     return np.concatenate(parts).astype(dtype, copy=False)
 
 
+def lecture_normal(random_state, layout, dtype):
+    """The lecture's initial ``theta``: small Gaussian weights, zero intercepts.
+
+    As the course's ``initialize_parameters`` draws them from the same RNG:
+    ``W1 = randn(n_hidden, n_features) * 0.01``, then
+    ``W2 = randn(n_outputs, n_hidden) * 0.01``, each transposed into our
+    (fan_in, fan_out) layout, in float64 and then cast; ``b1 = b2 = 0``.
+    """
+    d, h, o = layout.n_features, layout.n_hidden, layout.n_outputs
+    W1 = random_state.randn(h, d) * 0.01
+    W2 = random_state.randn(o, h) * 0.01
+    return np.concatenate([W1.T.ravel(), np.zeros(h), W2.T.ravel(),
+                           np.zeros(o)]).astype(dtype, copy=False)
+
+
 def to_layers(layout, theta):
     """``(coefs, intercepts)`` lists, copied out of ``theta``."""
     W1, b1, W2, b2 = unpack(layout, theta)

@@ -103,6 +103,7 @@ class ShallowNNRegressor(RegressorMixin, BaseShallowNN):
         n_iter_no_change=10,
         max_fun=15000,
         negative_slope=0.01,
+        init="glorot",
         device="cpu",
     ):
         self.n_hidden = n_hidden
@@ -131,6 +132,7 @@ class ShallowNNRegressor(RegressorMixin, BaseShallowNN):
         self.n_iter_no_change = n_iter_no_change
         self.max_fun = max_fun
         self.negative_slope = negative_slope
+        self.init = init
         self.device = device
 
     @_fit_context(prefer_skip_nested_validation=True)

@@ -614,3 +614,40 @@ def test_float32_class_weight_trains_in_float32_like_sample_weight(monkeypatch):
         assert a.dtype == np.float32
         assert_array_equal(a, b)
     assert seen and set(seen) == {(np.dtype(np.float32),) * 3}
+
+
+def test_init_normal_draws_the_lectures_weights():
+    X, y = make_flower()
+    clf = ShallowNNClassifier(4, "tanh", solver="gd", init="normal", max_iter=1,
+                              learning_rate_init=1e-300, random_state=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, y)
+    rs = np.random.RandomState(2)
+    W1, W2 = rs.randn(4, 2) * 0.01, rs.randn(1, 4) * 0.01
+    # One step of a vanishing learning rate leaves the initial weights.
+    assert_allclose(clf.coefs_[0], W1.T, rtol=1e-12)
+    assert_allclose(clf.coefs_[1], W2.T, rtol=1e-12)
+    assert_allclose(clf.intercepts_[0], 0.0, atol=1e-290)
+    glorot = ShallowNNClassifier(4, "tanh", solver="gd", max_iter=1,
+                                 random_state=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        glorot.fit(X, y)
+    assert not np.allclose(glorot.coefs_[0], clf.coefs_[0])
+
+
+def test_init_normal_reproduces_the_lectures_hidden_layer_study():
+    """The lecture's table, to the sample: tanh, gd, learning rate 1.2, 5000
+    epochs, its initialisation seeded with 2, accuracy on the training set."""
+    X, y = make_flower()
+    lecture = {1: 67.5, 2: 67.25, 3: 90.75, 4: 90.5, 5: 91.25}
+    for n_hidden, accuracy in lecture.items():
+        clf = ShallowNNClassifier(n_hidden, "tanh", solver="gd", init="normal",
+                                  learning_rate_init=1.2, max_iter=5000, alpha=0.0,
+                                  n_iter_no_change=np.inf, random_state=2)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            clf.fit(X, y)
+        assert clf.n_iter_ == 5000
+        assert round(100 * clf.score(X, y), 2) == accuracy, n_hidden

@@ -268,3 +268,15 @@ def test_sparse_fits_equal_dense_fits_and_mlp(loss, solver, fmt):
         assert_allclose(a, c, rtol=1e-4 if solver == "lbfgs" else 1e-8, atol=1e-10)
     assert_allclose(ours.predict(X), ref.predict(dense), rtol=1e-10)
     assert_allclose(ours.score(X, y), ref.score(dense, y), rtol=1e-10)
+
+
+def test_init_normal_draws_the_lectures_weights():
+    X, y = _data(2)
+    reg = _fit_quietly(ShallowNNRegressor(5, solver="sgd", init="normal", max_iter=1,
+                                          learning_rate_init=1e-300, random_state=3),
+                       X, y)
+    rs = np.random.RandomState(3)
+    W1, W2 = rs.randn(5, X.shape[1]) * 0.01, rs.randn(2, 5) * 0.01
+    assert_allclose(reg.coefs_[0], W1.T, rtol=1e-12)
+    assert_allclose(reg.coefs_[1], W2.T, rtol=1e-12)
+    assert np.abs(reg.intercepts_[1]).max() < 1e-290
