@@ -151,3 +151,34 @@ def interrupt_fit(script, after_s=1.0):
     assert proc.returncode == 0, err
     lines = dict(line.split(" ", 1) for line in out.splitlines())
     return float(lines.pop("returned")) - sent, lines
+
+
+def assert_same_fit(ours, mlp, rtol=1e-8, atol=1e-12):
+    """Every fitted array, the loss curve and the counters agree with MLP's.
+
+    For classifiers the classes too. The equivalence tests' float64 tolerances
+    by default (``atol`` so that an entry zero up to rounding is not compared
+    relatively).
+    """
+    from numpy.testing import assert_allclose, assert_array_equal
+
+    assert ours.n_iter_ == mlp.n_iter_
+    assert ours.t_ == mlp.t_
+    assert len(ours.coefs_) == len(mlp.coefs_) == 2
+    assert len(ours.intercepts_) == len(mlp.intercepts_) == 2
+    for name in ("coefs_", "intercepts_"):
+        pairs = zip(getattr(ours, name), getattr(mlp, name), strict=True)
+        for layer, (a, b) in enumerate(pairs):
+            assert a.dtype == b.dtype, (name, layer)
+            assert a.shape == b.shape, (name, layer)
+            assert_allclose(a, b, rtol=rtol, atol=atol, err_msg=f"{name}[{layer}]")
+    assert_allclose(ours.loss_curve_, mlp.loss_curve_, rtol=rtol)
+    assert_allclose(ours.loss_, mlp.loss_, rtol=rtol)
+    if mlp.best_loss_ is None:
+        assert ours.best_loss_ is None
+    else:
+        assert_allclose(ours.best_loss_, mlp.best_loss_, rtol=rtol)
+    if hasattr(mlp, "classes_"):
+        assert_array_equal(ours.classes_, mlp.classes_)
+    assert ours.out_activation_ == mlp.out_activation_
+    assert ours.n_outputs_ == mlp.n_outputs_

@@ -18,10 +18,9 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPRegressor
 
 from fastnn import ShallowNNRegressor
-from tests.common import mlp_params
+from tests.common import assert_same_fit, mlp_params
 
 N_SAMPLES = 150
-RTOL64, ATOL64 = 1e-8, 1e-12
 
 
 def _data(n_targets, loss="squared_error", random_state=0):
@@ -41,26 +40,6 @@ def _fit_both(X, y, sample_weight=None, **params):
         mlp = MLPRegressor(**mlp_params(params, X.shape[0]))
         mlp.fit(X, y, sample_weight=sample_weight)
     return ours, mlp
-
-
-def assert_same_fit(ours, mlp, rtol=RTOL64, atol=ATOL64):
-    """Every fitted array, the loss curve and the counters agree with MLP's."""
-    assert ours.n_iter_ == mlp.n_iter_
-    assert ours.t_ == mlp.t_
-    for name in ("coefs_", "intercepts_"):
-        pairs = zip(getattr(ours, name), getattr(mlp, name), strict=True)
-        for layer, (a, b) in enumerate(pairs):
-            assert a.dtype == b.dtype, (name, layer)
-            assert a.shape == b.shape, (name, layer)
-            assert_allclose(a, b, rtol=rtol, atol=atol, err_msg=f"{name}[{layer}]")
-    assert_allclose(ours.loss_curve_, mlp.loss_curve_, rtol=rtol)
-    assert_allclose(ours.loss_, mlp.loss_, rtol=rtol)
-    if mlp.best_loss_ is None:
-        assert ours.best_loss_ is None
-    else:
-        assert_allclose(ours.best_loss_, mlp.best_loss_, rtol=rtol)
-    assert ours.out_activation_ == mlp.out_activation_
-    assert ours.n_outputs_ == mlp.n_outputs_
 
 
 SOLVERS = [

@@ -20,8 +20,7 @@ from sklearn.neural_network import MLPClassifier
 import fastnn
 from fastnn import ShallowNNClassifier
 from fastnn import _device as device
-from tests.common import mlp_params
-from tests.test_classifier_equivalence import assert_same_fit
+from tests.common import assert_same_fit, mlp_params
 
 RTOL, ATOL = 1e-10, 1e-13
 FORMATS = ["csr_matrix", "csc_matrix", "csr_array", "csc_array"]
