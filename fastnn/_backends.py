@@ -41,12 +41,12 @@ class CPUBackend:
 
     @contextlib.contextmanager
     def epochs(self, setup, announce):
-        """A ``run_chunk(n_epochs) -> (done, status, curves)`` for ``setup``.
+        """The :class:`fastnn._epochs.Run` of ``setup``.
 
         ``setup`` is a :class:`fastnn._epochs.Setup`; ``announce(kernel, args)``
         is called before each kernel call (it says when one compiles).
         """
-        from ._epochs import shuffled_orders
+        from ._epochs import Run, shuffled_orders
 
         net, solver, params = setup.net, setup.solver, setup.params
         data = _kernel_data(setup.data)
@@ -77,7 +77,7 @@ class CPUBackend:
                 done, status = training.train_epochs(*args)
             return done, status, curves
 
-        yield run_chunk
+        yield Run(run_chunk, params.theta.copy)
 
     def loss_grad(self, data, net, alpha, announce):
         """``f(theta) -> (loss, grad)`` of the full batch, for L-BFGS."""
@@ -153,6 +153,7 @@ class CUDABackend:
         The weights, optimizer slots and best weights come back to the host
         arrays when the context ends, also after an interruption.
         """
+        from ._epochs import Run
         from .cuda import network as gpu_network
         from .cuda import training as gpu_training
 
@@ -178,7 +179,7 @@ class CUDABackend:
             return done, status, curves
 
         try:
-            yield run_chunk
+            yield Run(run_chunk, device.theta.copy_to_host)
         finally:
             for h, d in zip(host, (device.theta, device.slot1, device.slot2,
                                    device.best), strict=True):

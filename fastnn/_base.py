@@ -19,7 +19,7 @@ from sklearn.base import BaseEstimator, is_classifier
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 
-from . import _backends, _early_stopping, _epochs, _initialization
+from . import _backends, _callbacks, _early_stopping, _epochs, _initialization
 from ._compile import will_compile
 from ._lbfgs import fit_lbfgs
 from ._validation import check_sample_weight
@@ -31,11 +31,12 @@ from .ops.bundles import Data, Network, Params, Solver, row_indices
 from .ops.layout import Layout
 
 
-class BaseShallowNN(BaseEstimator):
+class BaseShallowNN(_callbacks.CallbackSupportMixin, BaseEstimator):
     """Fit flow of a one-hidden-layer network; see :class:`ShallowNNClassifier`.
 
     Holds the parameter constraints both estimators share (each adds its own:
-    ``class_weight``, ``loss``).
+    ``class_weight``, ``loss``), and scikit-learn's callbacks
+    (``set_callbacks``; :mod:`fastnn._callbacks`).
     """
 
     _parameter_constraints: ClassVar[dict] = {
@@ -95,15 +96,34 @@ class BaseShallowNN(BaseEstimator):
         self.device_ = backend.name
         theta = _initialization.from_layers(self.coefs_, self.intercepts_)
         data = Data(X, Y, sw)
+        # partial_fit is one epoch of a longer fit: callbacks follow fit only.
+        callbacks = None if incremental else _callbacks.for_fit(
+            self, X, y, sample_weight, self.max_iter)
         if self.solver == "lbfgs":
             loss_grad = backend.loss_grad(data, self._network(X.dtype),
                                           float(self.alpha), self._announce_compile)
-            fit_lbfgs(self, loss_grad, theta)
+            fit_lbfgs(self, loss_grad, theta, callbacks)
         else:
-            self._fit_stochastic(backend, data, theta, incremental)
+            self._fit_stochastic(backend, data, theta, incremental, callbacks)
         self.coefs_, self.intercepts_ = _initialization.to_layers(self._layout(),
                                                                    theta)
+        if callbacks is not None:
+            callbacks.fit_ends()
         return self
+
+    def _epoch_attributes(self, theta):
+        """The fitted attributes as of an epoch's end with weights ``theta`` (a
+        copy): what a callback's ``fitted_estimator`` holds."""
+        coefs, intercepts = _initialization.to_layers(self._layout(), theta)
+        attributes = {"coefs_": coefs, "intercepts_": intercepts,
+                      "n_iter_": self.n_iter_, "t_": self.t_}
+        if self.solver != "lbfgs":
+            attributes.update(loss_=self.loss_, loss_curve_=list(self.loss_curve_))
+        if self.early_stopping and self.solver != "lbfgs":
+            attributes.update(validation_scores_=list(self.validation_scores_),
+                              validation_loss_curve_=list(
+                                  self.validation_loss_curve_))
+        return attributes
 
     def _initialize(self, n_features, n_outputs, dtype):
         """Initial weights and fitted attributes, as MLP sets them."""
@@ -126,11 +146,13 @@ class BaseShallowNN(BaseEstimator):
         self._best_theta = theta
         if self.early_stopping:
             self.validation_scores_ = []
+            self.validation_loss_curve_ = []
             self.best_validation_score_ = -np.inf
             self.best_loss_ = None
         else:
             self.best_loss_ = np.inf
             self.validation_scores_ = None
+            self.validation_loss_curve_ = None
             self.best_validation_score_ = None
 
     def _layout(self):
@@ -222,12 +244,14 @@ class BaseShallowNN(BaseEstimator):
                       np.ascontiguousarray(self._best_theta, dtype=theta.dtype),
                       state)
 
-    def _fit_stochastic(self, backend, data, theta, incremental):
+    def _fit_stochastic(self, backend, data, theta, incremental, callbacks):
         """Run the epochs of gd / sgd / adam, resuming the optimizer if asked."""
         if self.early_stopping:
             train_rows, val_rows = self._validation_split(data.Y)
             if self.validation_scores_ is None:  # warm start that turned it on
                 self.validation_scores_ = []
+            if self.validation_loss_curve_ is None:
+                self.validation_loss_curve_ = []
         else:
             train_rows = row_indices(data.X.shape[0])
             val_rows = train_rows[:0]
@@ -242,8 +266,8 @@ class BaseShallowNN(BaseEstimator):
         )
         self.n_iter_ = 0
         max_epochs = 1 if incremental else self.max_iter
-        with backend.epochs(setup, self._announce_compile) as run_chunk:
-            status = _epochs.train(self, run_chunk, max_epochs, params.state)
+        with backend.epochs(setup, self._announce_compile) as run:
+            status = _epochs.train(self, run, max_epochs, params.state, callbacks)
         state = params.state
         self._optimizer = (state[schedules.LR], state[schedules.STEP], params.slot1,
                            params.slot2)

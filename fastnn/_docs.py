@@ -147,6 +147,14 @@ _TEMPLATE = """\
         available if `early_stopping=True`, otherwise the attribute is set to
         `None`.
 
+    validation_loss_curve_ : list of shape (n_iter_,) or None
+        The loss on the held-out validation set at each epoch's end: the
+        mean (sample-weighted) loss of those samples plus the L2 term
+        ``alpha * ||W||^2 / (2 * sum of their weights)``, the objective that
+        `loss_curve_` records for the training batches. fastnn's addition (it
+        was asked of MLP in scikit-learn #18507). Only available if
+        `early_stopping=True`, otherwise the attribute is set to `None`.
+
     best_validation_score_ : float or None
         The best validation {score}, whose weights were kept. Only available
         if `early_stopping=True`, otherwise the attribute is set to `None`.

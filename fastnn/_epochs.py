@@ -1,13 +1,16 @@
 """The epoch driver of gd / sgd / adam: chunks, verbose, progress, Ctrl-C, divergence.
 
-A backend's ``run_chunk(n)`` runs up to ``n`` epochs in compiled code; this
+A backend's :class:`Run` runs up to ``n`` epochs in compiled code; this
 module calls it until training stops, records each chunk's epochs in the
 estimator's attributes, prints MLPClassifier's verbose lines and warnings, and
 sizes the chunks so that output, the progress bar and Ctrl-C respond at once.
+With scikit-learn callbacks (:mod:`fastnn._callbacks`) each chunk is one epoch,
+so that the callbacks see every epoch's end and may stop the fit there.
 """
 
 import time
 import warnings
+from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
@@ -21,6 +24,19 @@ from .ops.bundles import Data, Network, Params, Solver
 CHUNK_SECONDS = 0.1
 # Cap on the shuffled sample orders generated for one chunk (int32 entries).
 MAX_ORDER_ENTRIES = 1 << 22
+
+
+#: :func:`train`'s status when a callback stopped the fit (never a kernel's).
+STOPPED_BY_CALLBACK = -1
+
+
+class Run(NamedTuple):
+    """What a backend's ``epochs`` context hands the driver."""
+
+    #: ``chunk(n_epochs) -> (done, status, curves)``: run up to ``n_epochs``.
+    chunk: Callable
+    #: ``weights()``: a host copy of the current flat weights.
+    weights: Callable
 
 
 class Setup(NamedTuple):
@@ -62,11 +78,13 @@ def shuffled_orders(random_state, sample_idx, train_rows, chunk):
     return orders
 
 
-def train(est, run_chunk, max_epochs, state):
-    """Call ``run_chunk(n_epochs)`` until training stops; bookkeeping between.
+def train(est, run, max_epochs, state, callbacks=None):
+    """Call ``run.chunk(n_epochs)`` until training stops; bookkeeping between.
 
-    Returns the last status (:mod:`fastnn.ops.schedules`). Ctrl-C stops with a
-    warning and keeps the epochs run so far.
+    Returns the last status (:mod:`fastnn.ops.schedules`, or
+    :data:`STOPPED_BY_CALLBACK`). Ctrl-C stops with a warning and keeps the
+    epochs run so far. ``callbacks`` (:class:`fastnn._callbacks.FitCallbacks` or
+    None): one epoch per chunk, the epoch's hooks around it.
     """
     chunk = 1
     status = schedules.RUNNING
@@ -74,8 +92,10 @@ def train(est, run_chunk, max_epochs, state):
     try:
         while est.n_iter_ < max_epochs and status == schedules.RUNNING:
             chunk = min(chunk, max_epochs - est.n_iter_)
+            if callbacks is not None:
+                callbacks.epoch_begins()
             tic = time.perf_counter()
-            done, status, curves = run_chunk(chunk)
+            done, status, curves = run.chunk(chunk)
             elapsed = time.perf_counter() - tic
             record_epochs(est, curves, done, state)
             if bar is not None and done:
@@ -83,6 +103,12 @@ def train(est, run_chunk, max_epochs, state):
                 bar.set_postfix(loss=f"{curves.loss[done - 1]:.6f}", refresh=False)
             if status == schedules.DIVERGED:
                 _diverged(est)
+            if callbacks is not None:
+                stop = callbacks.epoch_ends(
+                    lambda: est._epoch_attributes(run.weights()))
+                if stop and status == schedules.RUNNING:
+                    status = STOPPED_BY_CALLBACK
+                continue  # one epoch per chunk
             per_epoch = elapsed / max(done, 1)
             chunk = int(min(max(1, CHUNK_SECONDS / per_epoch), 2 * chunk + 1))
     except KeyboardInterrupt:
@@ -128,6 +154,7 @@ def record_epochs(est, curves, done, state):
     est.loss_curve_.extend(losses.tolist())
     if est.early_stopping:
         est.validation_scores_.extend(scores.tolist())
+        est.validation_loss_curve_.extend(curves.val_loss[:done].tolist())
     if len(est.loss_curve_):
         est.loss_ = est.loss_curve_[-1]
     est.t_ = int(state[schedules.T])

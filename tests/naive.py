@@ -345,8 +345,10 @@ def train(X, Y, sw, orders, theta, n_epochs, n_hidden, act, slope, output,
     in batches of consecutive slices (the last one may be smaller). With
     ``val_rows``, early stopping: the score on those rows (:func:`validation_score`,
     accuracy or R^2) drives ``Stopping``
-    (as minus the score) and the weights of the best score are kept in ``best``.
-    Returns ``theta, loss_curve, converged, val_scores, best``, and per epoch
+    (as minus the score) and the weights of the best score are kept in ``best``;
+    ``val_losses`` records MLP's objective on those rows (:func:`loss_and_grad`).
+    Returns ``theta, loss_curve, converged, val_scores, val_losses, best``, and
+    per epoch
     ``new_lr`` (the learning rate the adaptive schedule set at its end, else 0)
     and ``decisions`` (:data:`Stopping.DECISIONS`); stops early when ``Stopping``
     says so.
@@ -356,8 +358,8 @@ def train(X, Y, sw, orders, theta, n_epochs, n_hidden, act, slope, output,
     slot1 = np.zeros_like(theta)
     slot2 = np.zeros_like(theta)
     stopping = Stopping(solver, schedule, lr_init, power_t, tol, n_iter_no_change)
-    out = SimpleNamespace(loss_curve=[], converged=False, val_scores=[], best=None,
-                          new_lr=[], decisions=[])
+    out = SimpleNamespace(loss_curve=[], converged=False, val_scores=[],
+                          val_losses=[], best=None, new_lr=[], decisions=[])
     step = 0
     for epoch in range(n_epochs):
         order = orders[epoch % len(orders)]
@@ -382,6 +384,9 @@ def train(X, Y, sw, orders, theta, n_epochs, n_hidden, act, slope, output,
             score = validation_score(X[val_rows], Y[val_rows], sw[val_rows], theta,
                                      n_hidden, act, slope, output)
             out.val_scores.append(score)
+            out.val_losses.append(loss_and_grad(
+                X[val_rows], Y[val_rows], sw[val_rows], theta, n_hidden, act, slope,
+                output, alpha)[0])
             metric = -score
             if metric < stopping.best_loss:
                 out.best = theta.copy()

@@ -14,9 +14,9 @@ from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.datasets import load_digits, make_classification
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import recall_score
-from sklearn.neural_network import MLPClassifier
+from sklearn.neural_network import MLPClassifier, MLPRegressor
 
-from fastnn import ShallowNNClassifier
+from fastnn import ShallowNNClassifier, ShallowNNRegressor
 from tests.common import interrupt_fit
 
 RTOL64, ATOL64 = 1e-8, 1e-12
@@ -69,6 +69,83 @@ def test_early_stopping_matches_mlp(n_classes, solver):
     assert ours.best_loss_ is None
     assert_allclose(ours.loss_curve_, mlp.loss_curve_, rtol=RTOL64)
     assert_same_weights(ours, mlp)
+
+
+def _validation_loss_oracle(mlp_class):
+    """``mlp_class`` recording, after each epoch, MLP's own batch objective
+    (``_backprop``'s loss: mean weighted loss plus L2 term) on its held-out split
+    at that epoch's weights: what ``validation_loss_curve_`` should hold."""
+
+    class Recording(mlp_class):
+        def _update_no_improvement_count(self, early_stopping, X, y, sample_weight):
+            if early_stopping:
+                n_layers = len(self.coefs_) + 1
+                # MLP hands this method the labels (classifier) or 1-D targets;
+                # _backprop takes what training does.
+                Y = (self._label_binarizer.transform(y) if hasattr(
+                    self, "_label_binarizer") else y.reshape(len(y), -1))
+                loss = self._backprop(
+                    X, Y, sample_weight, [X] + [None] * (n_layers - 1),
+                    [None] * (n_layers - 1), [np.empty_like(c) for c in self.coefs_],
+                    [np.empty_like(b) for b in self.intercepts_],
+                )[0]
+                self.recorded_val_losses_.append(loss)
+            super()._update_no_improvement_count(early_stopping, X, y, sample_weight)
+
+        def fit(self, *args, **kwargs):
+            self.recorded_val_losses_ = []
+            return super().fit(*args, **kwargs)
+
+    return Recording
+
+
+@pytest.mark.parametrize(("n_classes", "solver", "weighted"),
+                         [(2, "adam", True), (3, "sgd", False), (3, "gd", True)])
+def test_validation_loss_curve_is_mlps_objective_on_the_held_out_split(
+        n_classes, solver, weighted):
+    X, y = _data(n_classes, n_samples=200)
+    sw = np.random.RandomState(0).uniform(0.5, 2.0, 200) if weighted else None
+    params = dict(solver=solver, early_stopping=True, random_state=0, max_iter=60,
+                  n_iter_no_change=5, learning_rate_init=0.01, alpha=1e-2)
+    ours = _quiet_fit(ShallowNNClassifier(n_hidden=8, **params), X, y, sw)
+    mlp_params = dict(params)
+    if solver == "gd":
+        mlp_params.update(solver="sgd", momentum=0.0, shuffle=False,
+                          batch_size=10**9)
+    mlp = _quiet_fit(_validation_loss_oracle(MLPClassifier)(
+        hidden_layer_sizes=(8,), **mlp_params), X, y, sample_weight=sw)
+    assert len(ours.validation_loss_curve_) == ours.n_iter_ == mlp.n_iter_
+    assert_allclose(ours.validation_loss_curve_, mlp.recorded_val_losses_,
+                    rtol=RTOL64)
+    # A curve of its own: not the training loss, and it moves.
+    assert not np.allclose(ours.validation_loss_curve_, ours.loss_curve_)
+    assert len(set(ours.validation_loss_curve_)) > 1
+
+
+@pytest.mark.parametrize("loss", ["squared_error", "poisson"])
+def test_regressor_validation_loss_curve_is_mlps_objective(loss):
+    rng = np.random.RandomState(1)
+    X = rng.normal(size=(200, 4))
+    y = np.exp(0.5 * X[:, 0]) if loss == "poisson" else X @ [1.0, -2.0, 0.5, 0.0]
+    params = dict(solver="adam", early_stopping=True, random_state=0, max_iter=40,
+                  learning_rate_init=0.01, alpha=1e-3)
+    ours = _quiet_fit(ShallowNNRegressor(n_hidden=8, loss=loss, **params), X, y)
+    mlp = _quiet_fit(_validation_loss_oracle(MLPRegressor)(
+        hidden_layer_sizes=(8,), loss=loss, **params), X, y)
+    assert len(ours.validation_loss_curve_) == ours.n_iter_ == mlp.n_iter_
+    assert_allclose(ours.validation_loss_curve_, mlp.recorded_val_losses_,
+                    rtol=RTOL64)
+
+
+def test_validation_loss_curve_follows_warm_start_and_is_none_without_early_stopping():
+    X, y = _data(2)
+    clf = _quiet_fit(ShallowNNClassifier(n_hidden=4, max_iter=5), X, y)
+    assert clf.validation_loss_curve_ is None
+    clf.set_params(warm_start=True, early_stopping=True, n_iter_no_change=100)
+    _quiet_fit(clf, X, y)
+    assert len(clf.validation_loss_curve_) == 5 == len(clf.validation_scores_)
+    _quiet_fit(clf, X, y)
+    assert len(clf.validation_loss_curve_) == 10
 
 
 def test_early_stopping_keeps_best_weights_and_weighted_scores():

@@ -83,6 +83,10 @@ _logistic_loss = scalar(specialise(loss_ops.logistic_loss, log=fastmath.log))
 _softmax_loss_term = scalar(specialise(loss_ops.softmax_loss_term, log=fastmath.log))
 _squared_error_term = scalar(loss_ops.squared_error_term)
 _poisson_term = scalar(specialise(loss_ops.poisson_term, log=fastmath.log))
+_loss_term = scalar(specialise(
+    loss_ops.loss_term, softmax_loss_term=_softmax_loss_term,
+    logistic_loss=_logistic_loss, poisson_term=_poisson_term,
+    squared_error_term=_squared_error_term))
 _exp_output = scalar(specialise(loss_ops.exp_output, exp=fastmath.exp))
 _output_delta = scalar(loss_ops.output_delta)
 _objective = scalar(loss_ops.objective)
@@ -480,6 +484,24 @@ def block_loss(YT, sw, A2T, net, out):
     for r in range(m):
         out[r] *= sw[r]
     return total(out[:m])
+
+
+@jit
+def rows_loss(Y, sample_weight, rows, out, net):
+    """``(sum(w l), sum(w))`` of the outputs ``out[rows]``: the weighted loss
+    sums of :func:`block_loss`, for rows whose outputs a forward-only
+    :func:`block_pass` left in ``out`` (the validation loss)."""
+    o = out.shape[1]
+    loss_sum = 0.0
+    weight_sum = 0.0
+    for r in range(rows.shape[0]):
+        i = rows[r]
+        loss = 0.0
+        for c in range(o):
+            loss += _loss_term(out[i, c], Y[i, c], net.output, net.eps, o)
+        loss_sum += loss * sample_weight[i]
+        weight_sum += sample_weight[i]
+    return loss_sum, weight_sum
 
 
 @jit

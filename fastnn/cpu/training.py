@@ -26,6 +26,7 @@ from .network import (
     copy,
     finish_gradient,
     objective,
+    rows_loss,
 )
 
 _gd_step = scalar(opt_ops.gd_step)
@@ -125,24 +126,30 @@ def _all_finite(a):
 
 
 @jit
-def validation_score(data, val, net, theta, work, parallel):
-    """The early-stopping score of the network on ``X[val.rows]``, as MLP's.
+def validate(data, val, net, theta, alpha, work, parallel):
+    """``(score, loss)`` of the network on ``X[val.rows]``: MLP's early-stopping
+    score, and the objective there (``validation_loss_curve_``).
 
-    Weighted accuracy for a classifier (:func:`accuracy`), R^2 for a regressor
-    (:func:`r2`). The rows' outputs go to ``val.out`` first.
+    The score is the weighted accuracy for a classifier (:func:`accuracy`; 1.0
+    when ``val.trivial``), R^2 for a regressor (:func:`r2`). The loss is the
+    batch objective of the rows at ``theta`` with L2 strength ``alpha``, as
+    training measures a batch's (:func:`fastnn.cpu.network.objective`). The
+    rows' outputs go to ``val.out`` first.
     """
-    if val.trivial:
-        return 1.0
     rows, out = val.rows, val.out
     n_blocks, block_rows = capacity(work)
     chunk = n_blocks * block_rows
     for start in range(0, rows.shape[0], chunk):
         block_pass(data, rows[start : start + chunk], net, theta, work, out,
                    parallel)
+    loss_sum, weight_sum = rows_loss(data.Y, data.sample_weight, rows, out, net)
+    loss = objective(net.layout, theta, alpha, loss_sum, weight_sum)
+    if val.trivial:
+        return 1.0, loss
     if is_classification(net.output):
         return accuracy(data.Y, data.sample_weight, rows, out,
-                        net.output == loss_ops.SOFTMAX)
-    return r2(data.Y, data.sample_weight, rows, out)
+                        net.output == loss_ops.SOFTMAX), loss
+    return r2(data.Y, data.sample_weight, rows, out), loss
 
 
 @jit
@@ -242,8 +249,8 @@ def train_epochs(data, orders, net, solver, params, work, val, curves, parallel,
     batch size as MLPClassifier weights it.
 
     Early stopping is on when ``val`` is not None: after each epoch the
-    score (:func:`validation_score`) on those rows goes to ``curves.score[e]``
-    and drives the ``tol`` /
+    score and loss (:func:`validate`) on those rows go to ``curves.score[e]``
+    and ``curves.val_loss[e]``, and the score drives the ``tol`` /
     ``n_iter_no_change`` rule, and ``params.best`` receives the weights whenever
     the score beats the best so far.
 
@@ -270,8 +277,10 @@ def train_epochs(data, orders, net, solver, params, work, val, curves, parallel,
         state[schedules.T] += n
         metric = loss
         if val is not None:
-            score = validation_score(data, val, net, theta, work, parallel)
+            score, val_loss = validate(data, val, net, theta, solver.alpha, work,
+                                       parallel)
             curves.score[epoch] = score
+            curves.val_loss[epoch] = val_loss
             metric = -score
             if metric < state[schedules.BEST]:
                 copy(theta, params.best)

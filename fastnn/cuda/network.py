@@ -65,7 +65,8 @@ NON_FINITE = 3  # set to 1 when an update produced a non-finite parameter
 VAL_CORRECT = 4  # weight of the correctly predicted validation rows
 VAL_WEIGHT = 5  # weight of the validation rows
 VAL_R2 = 6  # the validation R^2 (regressor)
-N_STATS = 7
+VAL_LOSS = 7  # sum w l of the validation rows, then their objective
+N_STATS = 8
 
 # Rows of ``Workspace.val_sums``, per output (R^2 of the regressor).
 TARGET_MEAN = 0  # weighted mean of the validation targets
@@ -92,6 +93,10 @@ _softmax_loss_term = _device(specialise(loss_ops.softmax_loss_term, log=math.log
 _squared_error_term = _device(loss_ops.squared_error_term)
 _poisson_term = _device(specialise(loss_ops.poisson_term, log=math.log))
 _exp_output = _device(specialise(loss_ops.exp_output, exp=math.exp))
+loss_term = _device(specialise(
+    loss_ops.loss_term, softmax_loss_term=_softmax_loss_term,
+    logistic_loss=_logistic_loss, poisson_term=_poisson_term,
+    squared_error_term=_squared_error_term))
 _is_classification = _device(loss_ops.is_classification)
 _r2_of_output = _device(loss_ops.r2_of_output)
 _output_delta = _device(loss_ops.output_delta)
@@ -119,8 +124,10 @@ class Workspace(NamedTuple):
     #: Per-row float64 scratch: the weighted loss (training) or the weight of a
     #: correct prediction (scoring)...
     row_a: np.ndarray
-    #: ... and the row's sample weight.
+    #: ... and the row's sample weight...
     row_b: np.ndarray
+    #: ... and its weighted loss (scoring: the validation loss).
+    row_c: np.ndarray
     #: Per-thread partials of the one-block reductions (N_PARTIALS x threads).
     partials: np.ndarray
     #: float64 results read by the host (slots ``BATCH_WEIGHT`` ...).
@@ -141,6 +148,7 @@ def workspace(layout, batch_size, dtype):
         output=cuda.device_array((b, layout.n_outputs), dtype=dtype),
         row_a=cuda.device_array(b, dtype=np.float64),
         row_b=cuda.device_array(b, dtype=np.float64),
+        row_c=cuda.device_array(b, dtype=np.float64),
         partials=cuda.device_array((N_PARTIALS, THREADS_PER_BLOCK), dtype=np.float64),
         stats=cuda.to_device(np.zeros(N_STATS)),
         val_sums=cuda.to_device(np.zeros((N_VAL_SUMS, layout.n_outputs))),
@@ -274,19 +282,6 @@ def _output_row(A1, W2, b2, r, output, A2):
 
 
 @_device
-def loss_term(p, y, output, eps, n_outputs):
-    """One output's loss term at prediction ``p`` and target ``y``
-    (:mod:`fastnn.ops.losses`), summed over the outputs into a sample's loss."""
-    if output == loss_ops.SOFTMAX:
-        return _softmax_loss_term(p, y, eps)
-    if output == loss_ops.LOGISTIC:
-        return _logistic_loss(p, y, eps)
-    if output == loss_ops.EXP:
-        return _poisson_term(p, y)
-    return _squared_error_term(p, y, n_outputs)
-
-
-@_device
 def _correct(A2, r, Y, i, softmax):
     """Whether row ``r``'s prediction matches ``Y[i]`` (argmax, or all > 0.5)."""
     o = A2.shape[1]
@@ -307,12 +302,14 @@ def _score_row(A2, r, Y, i, w, output, row_a):
     """SCORE mode for row ``r`` (sample ``i``, weight ``w``).
 
     Classifier: ``row_a[r]`` is ``w`` if the prediction is right, else 0.
-    Regressor: ``A2[r, c]`` becomes ``w (y - p)^2`` (in the CPU twin's order of
-    operations), nan for a non-finite prediction, which makes the R^2 nan.
+    Regressor: ``row_a[r]`` is 0 and ``A2[r, c]`` becomes ``w (y - p)^2`` (in the
+    CPU twin's order of operations), nan for a non-finite prediction, which
+    makes the R^2 nan.
     """
     if _is_classification(output):
         row_a[r] = w if _correct(A2, r, Y, i, output == loss_ops.SOFTMAX) else 0.0
         return
+    row_a[r] = 0.0
     for c in range(A2.shape[1]):
         p = A2[r, c]
         y = Y[i, c]
@@ -321,7 +318,7 @@ def _score_row(A2, r, Y, i, w, output, row_a):
 
 @cuda.jit
 def output_forward(Y, sample_weight, samples, A1, W2, b2, output, eps, mode, A2,
-                   row_a, row_b):
+                   row_a, row_b, row_c):
     """Output layer of the rows of ``A1``, one thread per row of ``samples``.
 
     ``Y`` (n_samples, n_outputs) holds the targets in ``A1``'s dtype (the
@@ -330,7 +327,8 @@ def output_forward(Y, sample_weight, samples, A1, W2, b2, output, eps, mode, A2,
     in ``A2``. TRAIN writes the weighted loss to ``row_a``, the weight to ``row_b``
     and the output delta ``(A2 - Y) * w`` over ``A2`` (``A - Y`` because every
     output function is its loss's canonical link). SCORE writes the weight to
-    ``row_b`` and the row's score terms (:func:`_score_row`).
+    ``row_b``, the weighted loss to ``row_c`` (the validation loss) and the row's
+    score terms (:func:`_score_row`).
     """
     o = A2.shape[1]
     for r in range(cuda.grid(1), samples.shape[0], cuda.gridsize(1)):
@@ -340,10 +338,13 @@ def output_forward(Y, sample_weight, samples, A1, W2, b2, output, eps, mode, A2,
         i = samples[r]
         w = sample_weight[i]
         row_b[r] = w
+        loss = 0.0
         if mode == SCORE:
+            for c in range(o):
+                loss += loss_term(A2[r, c], Y[i, c], output, eps, o)
+            row_c[r] = loss * w
             _score_row(A2, r, Y, i, w, output, row_a)
             continue
-        loss = 0.0
         for c in range(o):
             loss += loss_term(A2[r, c], Y[i, c], output, eps, o)
             A2[r, c] = _output_delta(A2[r, c], Y[i, c], w)
@@ -409,19 +410,45 @@ def batch_loss(row_a, row_b, m, W1, W2, alpha, partials, stats):
 
 
 @cuda.jit
-def batch_score(row_a, row_b, m, partials, stats):
-    """Add the correct and total validation weights of ``m`` rows to ``stats``."""
+def batch_score(row_a, row_b, row_c, m, partials, stats):
+    """Add the correct weight, the weight and the weighted loss of ``m``
+    validation rows (SCORE mode's ``row_a``, ``row_b``, ``row_c``) to ``stats``;
+    one block."""
     t = cuda.threadIdx.x
+    nt = cuda.blockDim.x
     _row_partials(row_a, row_b, m, partials)
+    partials[2, t] = _strided_sum(row_c, m, t, nt)
     cuda.syncthreads()
     if t == 0:
         a = 0.0
         b = 0.0
-        for k in range(cuda.blockDim.x):
+        c = 0.0
+        for k in range(nt):
             a += partials[0, k]
             b += partials[1, k]
+            c += partials[2, k]
         stats[VAL_CORRECT] += a
         stats[VAL_WEIGHT] += b
+        stats[VAL_LOSS] += c
+
+
+@cuda.jit
+def validation_loss(W1, W2, alpha, partials, stats):
+    """``stats[VAL_LOSS]``: the objective of the validation rows; one block.
+
+    From the sums :func:`batch_score` added, ``(sum(w l) + alpha ||W||^2 / 2) /
+    sum(w)`` (:func:`fastnn.ops.losses.objective`, as :func:`batch_loss` for a
+    training batch) at the current weights.
+    """
+    t = cuda.threadIdx.x
+    nt = cuda.blockDim.x
+    partials[2, t] = _strided_squares(W1, t, nt) + _strided_squares(W2, t, nt)
+    cuda.syncthreads()
+    if t == 0:
+        q = 0.0
+        for k in range(nt):
+            q += partials[2, k]
+        stats[VAL_LOSS] = _objective(stats[VAL_LOSS], alpha, q, stats[VAL_WEIGHT])
 
 
 @_device
@@ -607,7 +634,7 @@ def forward_backward(data, samples, net, layers, alpha, work):
     hidden_layer(data.X, samples, net, layers, work, gather=True)
     launch(output_forward, m)(data.Y, data.sample_weight, samples, work.hidden, W2,
                               b2, net.output, net.eps, TRAIN, work.output,
-                              work.row_a, work.row_b)
+                              work.row_a, work.row_b, work.row_c)
     reduce_launch(batch_loss, work)(work.row_a, work.row_b, m, W1, W2, alpha,
                                     work.partials, work.stats)
     launch(hidden_delta, m * net.layout.n_hidden)(
@@ -659,7 +686,7 @@ def predict_proba(X, net, theta, out, parallel=None):
         hidden_layer(X, samples, net, layers, work, gather=False)
         launch(output_forward, samples.shape[0])(
             Y, sw, samples, work.hidden, W2, b2, net.output, net.eps, PREDICT,
-            out[start:], work.row_a, work.row_b
+            out[start:], work.row_a, work.row_b, work.row_c
         )
 
 

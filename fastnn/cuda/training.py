@@ -4,7 +4,8 @@ The twin of :mod:`fastnn.cpu.training`, with the same bundles and contracts.
 Data, weights, optimizer slots and the weight backups stay on the device for the
 whole call; per batch the host only launches kernels (:mod:`fastnn.cuda.network`),
 and per epoch it reads back one small ``stats`` vector (loss, non-finite flag,
-validation score: accuracy or R^2, both summed on the device). The learning
+validation score, accuracy or R^2, and validation loss, all summed on the
+device). The learning
 rates and the stopping rules are scalar bookkeeping:
 :func:`fastnn.ops.schedules.step_size` and
 :func:`~fastnn.ops.schedules.end_of_epoch` run as plain Python on the host
@@ -37,6 +38,7 @@ from .network import (
     RESIDUAL,
     SCORE,
     VAL_CORRECT,
+    VAL_LOSS,
     VAL_R2,
     VAL_WEIGHT,
     launch,
@@ -132,6 +134,7 @@ def copy(src, dst):
 def _clear_val(stats, val_sums):
     stats[VAL_CORRECT] = 0.0
     stats[VAL_WEIGHT] = 0.0
+    stats[VAL_LOSS] = 0.0
     for c in range(val_sums.shape[1]):
         val_sums[RESIDUAL, c] = 0.0
 
@@ -173,14 +176,16 @@ def _descend(net, params, solver, lr, coefs, work, m):
     )
 
 
-def _score_launches(data, rows, net, layers, work):
+def _score_launches(data, rows, net, alpha, layers, work):
     """Score ``X[rows]`` into ``work.stats`` (launches only; the caller cleared
     the validation sums: ``_clear_scores`` or ``start_epoch``).
 
-    Classifier: the correct and total weights (``VAL_CORRECT``, ``VAL_WEIGHT``);
-    regressor: the R^2 (``VAL_R2``), from the residuals summed chunk by chunk.
+    Both: the objective of the rows (``VAL_LOSS``) from their weighted losses
+    and weights (``VAL_WEIGHT``). Classifier: the correct weight
+    (``VAL_CORRECT``); regressor: the R^2 (``VAL_R2``), from the residuals
+    summed chunk by chunk.
     """
-    W2, b2 = layers[2], layers[3]
+    W1, W2, b2 = layers[0], layers[2], layers[3]
     keys = no_rows()
     chunk = network.batch_rows(work)
     classifier = loss_ops.is_classification(net.output)
@@ -191,15 +196,16 @@ def _score_launches(data, rows, net, layers, work):
         network.hidden_layer(data.X, samples, net, layers, work, gather=False)
         launch(network.output_forward, m)(
             data.Y, data.sample_weight, samples, work.hidden, W2, b2, net.output,
-            net.eps, SCORE, work.output, work.row_a, work.row_b
+            net.eps, SCORE, work.output, work.row_a, work.row_b, work.row_c
         )
-        if classifier:
-            reduce_launch(network.batch_score, work)(work.row_a, work.row_b, m,
-                                                     work.partials, work.stats)
-        else:
+        reduce_launch(network.batch_score, work)(work.row_a, work.row_b, work.row_c,
+                                                 m, work.partials, work.stats)
+        if not classifier:
             reduce_launch(network.batch_residuals, work)(work.output, m,
                                                          work.partials,
                                                          work.val_sums)
+    reduce_launch(network.validation_loss, work)(W1, W2, alpha, work.partials,
+                                                 work.stats)
     if not classifier:
         reduce_launch(network.validation_r2, work)(data.Y, data.sample_weight, rows,
                                                    work.partials, work.val_sums,
@@ -215,23 +221,25 @@ def _score(stats, val, net):
     return stats[VAL_R2]
 
 
-def validation_score(data, val, net, theta, work, parallel=None):
-    """The early-stopping score of the network on ``X[val.rows]``, as MLP's.
+def validate(data, val, net, theta, alpha, work, parallel=None):
+    """``(score, loss)`` of the network on ``X[val.rows]``: MLP's early-stopping
+    score, and the objective there (``validation_loss_curve_``).
 
-    The twin of :func:`fastnn.cpu.training.validation_score` on device arrays
+    The twin of :func:`fastnn.cpu.training.validate` on device arrays
     (``val`` is a :class:`~fastnn.ops.bundles.Validation` of device rows, its
     ``out`` unused), summed on the device. A classifier scores the weighted
     accuracy, as ``accuracy_score``: a sample counts as correct when its
     predicted label equals its label, the argmax for softmax, every output
     thresholded at 0.5 for logistic outputs. A regressor scores the weighted
     R^2, as ``r2_score`` (see :func:`fastnn.cuda.network.validation_r2`).
-    ``val.trivial``: 1.0 (one class). ``parallel`` is ignored.
+    ``val.trivial``: a score of 1.0 (one class). The loss is the batch objective
+    of the rows at ``theta`` with L2 strength ``alpha``
+    (:func:`fastnn.cuda.network.validation_loss`). ``parallel`` is ignored.
     """
-    if val.trivial:
-        return 1.0
     launch(_clear_scores, 1)(work.stats, work.val_sums)
-    _score_launches(data, val.rows, net, unpack(net.layout, theta), work)
-    return _score(work.stats.copy_to_host(), val, net)
+    _score_launches(data, val.rows, net, alpha, unpack(net.layout, theta), work)
+    host = work.stats.copy_to_host()
+    return _score(host, val, net), float(host[VAL_LOSS])
 
 
 def train_epochs(data, visits, net, solver, params, work, val, curves):
@@ -242,11 +250,11 @@ def train_epochs(data, visits, net, solver, params, work, val, curves):
     host; ``visits`` (:class:`Visits`) says which rows each epoch visits, in
     which order, in batches of ``solver.batch_size`` consecutive positions.
     ``curves`` (host) receives each epoch's mean batch loss, validation score and
-    the learning rate the adaptive schedule set (else 0).
+    loss, and the learning rate the adaptive schedule set (else 0).
 
     Early stopping is on when ``val`` is not None (a
     :class:`~fastnn.ops.bundles.Validation` of device rows): the score on those
-    rows (:func:`validation_score`) drives the ``tol`` / ``n_iter_no_change``
+    rows (:func:`validate`) drives the ``tol`` / ``n_iter_no_change``
     rule, and ``params.best`` receives the weights whenever the score beats the
     best so far. Diverging in epoch ``e`` restores the weights that started epoch
     ``e - 1`` (``params.backups[0]``), as on the CPU. Statuses are those of
@@ -271,8 +279,8 @@ def train_epochs(data, visits, net, solver, params, work, val, curves):
             network.forward_backward(data, samples, net, layers, solver.alpha, work)
             lr = schedules.step_size(state, solver)
             _descend(net, params, solver, lr, coefs, work, m)
-        if val is not None and not val.trivial:
-            _score_launches(data, val.rows, net, layers, work)
+        if val is not None:
+            _score_launches(data, val.rows, net, solver.alpha, layers, work)
         host = stats.copy_to_host()
         loss = host[EPOCH_LOSS] / n
         if not math.isfinite(loss) or host[NON_FINITE]:
@@ -284,6 +292,7 @@ def train_epochs(data, visits, net, solver, params, work, val, curves):
         if val is not None:
             score = _score(host, val, net)
             curves.score[epoch] = score
+            curves.val_loss[epoch] = host[VAL_LOSS]
             metric = -score
             if metric < state[schedules.BEST]:
                 launch(copy, size)(theta, params.best)

@@ -132,10 +132,14 @@ class Curves(NamedTuple):
     score: np.ndarray
     #: The learning rate the adaptive schedule set at this epoch's end, else 0.
     new_lr: np.ndarray
+    #: Validation loss (early stopping): the objective of the held-out rows,
+    #: their mean weighted loss plus the L2 term, as ``loss`` for a batch.
+    val_loss: np.ndarray
 
     @classmethod
     def empty(cls, n_epochs):
-        return cls(np.empty(n_epochs), np.empty(n_epochs), np.zeros(n_epochs))
+        return cls(np.empty(n_epochs), np.empty(n_epochs), np.zeros(n_epochs),
+                   np.empty(n_epochs))
 
 
 class Validation(NamedTuple):

@@ -16,7 +16,8 @@ divergence guard sees it.
 
 ``exp`` and ``log`` are module globals on purpose: each backend compiles these
 functions with its own fast versions bound to those names
-(:func:`fastnn._config.specialise`).
+(:func:`fastnn._config.specialise`); :func:`loss_term` likewise calls the
+per-output terms through the names a backend rebinds to its compiled versions.
 """
 
 from math import exp, log
@@ -79,6 +80,23 @@ def poisson_term(p, y):
     for the prediction ``p = exp(z) > 0`` and a target ``y >= 0``."""
     t = y * log(y / p) if y > 0 else 0.0
     return t - y + p
+
+
+def loss_term(p, y, output, eps, n_outputs):
+    """One output's term of the loss of code ``output`` at prediction ``p`` and
+    target ``y``; a sample's loss is the sum over its outputs.
+
+    For code that loops over samples and outputs at once (the validation loss,
+    the GPU's rows); the CPU's training blocks hoist this choice out of their
+    loops instead, so that those vectorise.
+    """
+    if output == SOFTMAX:
+        return softmax_loss_term(p, y, eps)
+    if output == LOGISTIC:
+        return logistic_loss(p, y, eps)
+    if output == EXP:
+        return poisson_term(p, y)
+    return squared_error_term(p, y, n_outputs)
 
 
 def r2_of_output(residual, spread):

@@ -31,7 +31,7 @@ def optimizer_step(params, grad, solver):
     """One optimizer step as the fused descent takes it: step size, then update."""
     lr = training.step_size(params.state, solver)
     training.update(params.theta, grad, params.slot1, params.slot2, solver, lr)
-_validation_score = compiled(training.validation_score)
+_validate = compiled(training.validate)
 #: What end_of_epoch decides, as tests/naive.py's Stopping names it.
 DECISIONS = {
     schedules.CONTINUE: "continue",
@@ -55,6 +55,8 @@ STEP_ATOL = 1e-14
 # Whole epochs: the oracle sums each batch in another order (BLAS); float64.
 TRAIN_RTOL = 1e-10
 BETA_1, BETA_2, EPSILON = 0.9, 0.999, 1e-8
+#: L2 strength of the validation-loss checks.
+ALPHA_VAL = 1e-2
 
 
 def _problem(kind, n_samples, seed=0, weighted=False, shape=(N_FEATURES, N_HIDDEN)):
@@ -407,7 +409,8 @@ def _train(X, Y, sw, orders, theta, n_epochs, act, softmax, alpha, solver,
     assert status in STATUSES
     return SimpleNamespace(done=done, status=status, params=params,
                            **params._asdict(), curve=curves.loss,
-                           val_scores=curves.score, new_lr=curves.new_lr)
+                           val_scores=curves.score, val_losses=curves.val_loss,
+                           new_lr=curves.new_lr)
 
 
 TRAIN_CASES = [
@@ -573,14 +576,14 @@ def test_train_epochs_diverged_in_first_epoch_keeps_initial_weights():
 
 
 def _kernel_accuracy(X, Y, sw, rows, theta, shape, softmax, batch_size, trivial=False,
-                     parallel=None):
-    """``training.validation_score`` on ``X[rows]``, with a workspace cut for
-    batch_size."""
+                     parallel=None, alpha=ALPHA_VAL):
+    """``training.validate`` on ``X[rows]``, with a workspace cut for batch_size:
+    ``(score, loss)``."""
     net = make_network(*shape, Y.shape[1], "tanh", SLOPE, softmax, X.dtype)
     work = network.workspace(net.layout, batch_size, X.dtype)
     val = Validation(rows, np.full((X.shape[0], Y.shape[1]), np.nan, dtype=X.dtype),
                      trivial)
-    return _validation_score(Data(X, Y, sw), val, net, theta, work, parallel)
+    return _validate(Data(X, Y, sw), val, net, theta, alpha, work, parallel)
 
 
 @pytest.mark.parametrize("shape", [(N_FEATURES, N_HIDDEN), (N_FEATURES, 16)],
@@ -596,9 +599,13 @@ def test_accuracy(kind, shape):
     assert 0.0 < expected < 1.0
     # A workspace of one batch's blocks, smaller than the validation set: it is
     # scored in several passes (250, 250 and 100 rows), or in one.
+    expected_loss = naive.loss_and_grad(X[rows], Y[rows], sw[rows], theta, shape[1],
+                                        "tanh", SLOPE, softmax, ALPHA_VAL)[0]
     for batch_size in (250, 600):
-        score = _kernel_accuracy(X, Y, sw, rows, theta, shape, softmax, batch_size)
+        score, loss = _kernel_accuracy(X, Y, sw, rows, theta, shape, softmax,
+                                       batch_size)
         assert_allclose(score, expected, rtol=1e-12)
+        assert_allclose(loss, expected_loss, rtol=1e-12)
 
 
 @pytest.mark.parametrize("kind", ["binary", "multiclass"])
@@ -608,9 +615,34 @@ def test_accuracy_trivial_is_one(kind):
     rows = np.arange(100)
     assert naive.accuracy(X, Y, sw, theta, N_HIDDEN, "tanh", SLOPE,
                           kind == "multiclass") < 1.0
-    score = _kernel_accuracy(X, Y, sw, rows, theta, (N_FEATURES, N_HIDDEN),
-                             kind == "multiclass", 50, trivial=True)
+    score, loss = _kernel_accuracy(X, Y, sw, rows, theta, (N_FEATURES, N_HIDDEN),
+                                   kind == "multiclass", 50, trivial=True)
     assert score == 1.0
+    # The loss is still the rows' objective.
+    assert_allclose(loss, naive.loss_and_grad(X, Y, sw, theta, N_HIDDEN, "tanh",
+                                              SLOPE, kind == "multiclass",
+                                              ALPHA_VAL)[0], rtol=1e-12)
+
+
+@pytest.mark.parametrize(("output", "n_outputs"), [("identity", 3), ("exp", 1)])
+def test_validate_regression(output, n_outputs):
+    """A regressor's validation: R^2 as ``r2_score``, and the objective of the
+    rows (half squared error averaged over the outputs, or the half Poisson
+    deviance), scored in several passes."""
+    X, Y, sw, theta = naive.random_regression(300, (N_FEATURES, N_HIDDEN),
+                                              n_outputs, 3, True,
+                                              counts=output == "exp")
+    rows = np.random.default_rng(4).permutation(300)[:200]
+    net = make_network(N_FEATURES, N_HIDDEN, n_outputs, "tanh", SLOPE, output,
+                       X.dtype)
+    work = network.workspace(net.layout, 70, X.dtype)
+    val = Validation(rows, np.full(Y.shape, np.nan), False)
+    score, loss = _validate(Data(X, Y, sw), val, net, theta, ALPHA_VAL, work, None)
+    P = naive.forward(X[rows], theta, N_HIDDEN, n_outputs, "tanh", SLOPE, output)[3]
+    assert_allclose(score, naive.r2(Y[rows], P, sw[rows]), rtol=1e-12)
+    assert_allclose(loss, naive.loss_and_grad(X[rows], Y[rows], sw[rows], theta,
+                                              N_HIDDEN, "tanh", SLOPE, output,
+                                              ALPHA_VAL)[0], rtol=1e-12)
 
 
 @pytest.mark.parametrize(("kind", "solver"), [("binary", "adam"),
@@ -635,6 +667,7 @@ def test_train_epochs_early_stopping(kind, solver):
     assert (run.done, run.status) == (len(ref.loss_curve), schedules.CONVERGED)
     assert_allclose(run.curve[: run.done], ref.loss_curve, rtol=TRAIN_RTOL)
     assert_allclose(run.val_scores[: run.done], ref.val_scores, rtol=1e-12)
+    assert_allclose(run.val_losses[: run.done], ref.val_losses, rtol=TRAIN_RTOL)
     assert_allclose(run.theta, ref.theta, rtol=TRAIN_RTOL, atol=1e-13)
     assert_allclose(run.best, ref.best, rtol=TRAIN_RTOL, atol=1e-13)
     assert run.state[schedules.T] == run.done * 160

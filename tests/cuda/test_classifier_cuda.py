@@ -130,6 +130,7 @@ def test_training_control_matches_cpu(params):
         cpu.best_loss_ is not None) else gpu.best_loss_ is None
     if cpu.validation_scores_ is not None:
         assert_allclose(gpu.validation_scores_, cpu.validation_scores_)
+        assert_allclose(gpu.validation_loss_curve_, cpu.validation_loss_curve_)
         assert gpu.best_validation_score_ == cpu.best_validation_score_
 
 
@@ -363,3 +364,21 @@ def test_real_gpu_foreign_arrays_are_used_in_place(real_gpu_only, library):
     cpu = _fit("cpu", X, y, solver="gd", learning_rate_init=0.5)
     assert_same_weights(gpu, cpu)
     assert_array_equal(gpu.predict(foreign), cpu.predict(X))
+
+
+def test_callbacks_see_each_epochs_gpu_weights():
+    """With callbacks the GPU hands every epoch's weights to the hooks: each
+    ``fitted_estimator`` equals the CPU fit stopped after that epoch."""
+    pytest.importorskip("sklearn.callback")
+    from tests.test_callbacks import Recorder
+
+    X, y = _data()
+    params = {"solver": "gd", "learning_rate_init": 0.5, "max_iter": 3}
+    rec = Recorder()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ShallowNNClassifier(device="cuda", n_hidden=3, random_state=0,
+                            **params).set_callbacks(rec).fit(X, y)
+    assert len(rec.fitted) == 3
+    for k, fitted in enumerate(rec.fitted, start=1):
+        assert_same_weights(fitted, _fit("cpu", X, y, **{**params, "max_iter": k}))

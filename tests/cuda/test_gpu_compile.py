@@ -107,7 +107,7 @@ for dtype in (np.float64, np.float32):
                 visits = training.Visits(rows, device(keys))
                 training.train_epochs(data, visits, net, bundle, params, work, val,
                                       Curves.empty(1))
-            training.validation_score(data, val, net, d_theta, work)
+            training.validate(data, val, net, d_theta, 1e-4, work)
 print(len(compiled), "kernel signatures:", ", ".join(sorted(set(compiled.values()))))
 '''
 
@@ -129,5 +129,5 @@ def test_every_launch_compiles_for_a_real_gpu():
     for name in ("batch_samples", "hidden_forward", "output_forward", "batch_loss",
                  "batch_score", "batch_residuals", "validation_r2", "hidden_delta",
                  "layer_grad", "all_finite_flags", "update_layer", "copy",
-                 "start_epoch", "_clear_scores"):
+                 "start_epoch", "_clear_scores", "validation_loss"):
         assert name in out.stdout, (name, out.stdout)

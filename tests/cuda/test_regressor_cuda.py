@@ -80,5 +80,7 @@ def test_early_stopping_on_r2_matches_cpu(n_targets):
     gpu, cpu = _fit("cuda", X, y, **kwargs), _fit("cpu", X, y, **kwargs)
     assert_same_fit(gpu, cpu)
     assert_allclose(gpu.validation_scores_, cpu.validation_scores_, rtol=1e-8)
+    assert_allclose(gpu.validation_loss_curve_, cpu.validation_loss_curve_,
+                    rtol=1e-8)
     assert_allclose(gpu.best_validation_score_, cpu.best_validation_score_,
                     rtol=1e-8)

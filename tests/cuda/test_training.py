@@ -53,7 +53,7 @@ def _net(kind, act="tanh", n_features=N_FEATURES):
 
 
 _cpu_r2 = compiled(cpu_training.r2)
-_cpu_validation_score = compiled(cpu_training.validation_score)
+_cpu_validate = compiled(cpu_training.validate)
 
 
 @cuda.jit
@@ -129,19 +129,34 @@ def _val(rows, trivial=False):
     return Validation(cuda.to_device(rows), None, trivial)
 
 
-def _scores(X, Y, sw, rows, theta, net):
-    """``validation_score`` of both backends on ``X[rows]``: (CUDA, CPU, outputs).
+#: L2 strength of the validation-loss checks.
+ALPHA_VAL = 1e-2
+#: Output codes to the oracle's names.
+_OUTPUT_NAMES = {code: name for name, code in loss_ops.OUTPUTS.items()}
 
-    The CUDA workspace takes 8 rows: several chunks, the last one short.
+
+def _scores(X, Y, sw, rows, theta, net):
+    """Validation scores of both backends on ``X[rows]``: (CUDA, CPU, outputs).
+
+    The CUDA workspace takes 8 rows: several chunks, the last one short. Checks
+    on the way that both backends' validation losses equal the oracle's
+    objective on those rows.
     """
     work = network.workspace(net.layout, 8, X.dtype)
     data = Data(*map(cuda.to_device, (X, Y, sw)))
-    score = training.validation_score(data, _val(rows), net, cuda.to_device(theta),
-                                      work)
+    score, loss = training.validate(data, _val(rows), net, cuda.to_device(theta),
+                                    ALPHA_VAL, work)
     out = np.full(Y.shape, np.nan, dtype=X.dtype)
     cpu_work = cpu_network.workspace(net.layout, 8, X.dtype)
-    cpu_score = _cpu_validation_score(Data(X, Y, sw), Validation(rows, out, False),
-                                      net, theta, cpu_work, None)
+    cpu_score, cpu_loss = _cpu_validate(Data(X, Y, sw), Validation(rows, out, False),
+                                        net, theta, ALPHA_VAL, cpu_work, None)
+    with np.errstate(all="ignore"):  # the tests of non-finite predictions
+        expected = naive.loss_and_grad(X[rows], Y[rows], sw[rows], theta,
+                                       net.layout.n_hidden, "tanh", SLOPE,
+                                       _OUTPUT_NAMES[net.output], ALPHA_VAL)[0]
+    if np.isfinite(expected):
+        assert_allclose(loss, expected, rtol=1e-12)
+        assert_allclose(loss, cpu_loss, rtol=1e-13)
     return score, cpu_score, out
 
 
@@ -164,9 +179,13 @@ def test_validation_score_of_one_class_is_one():
     net = _net("binary")
     work = network.workspace(net.layout, 4, X.dtype)
     data = Data(*map(cuda.to_device, (X, Y, sw)))
-    score = training.validation_score(data, _val(np.arange(12), trivial=True), net,
-                                      cuda.to_device(theta), work)
+    score, loss = training.validate(data, _val(np.arange(12), trivial=True), net,
+                                    cuda.to_device(theta), ALPHA_VAL, work)
     assert score == 1.0
+    # The loss is still the rows' objective.
+    assert_allclose(loss, naive.loss_and_grad(X, Y, sw, theta, N_HIDDEN, "tanh",
+                                              SLOPE, False, ALPHA_VAL)[0],
+                    rtol=1e-12)
 
 
 @pytest.mark.parametrize(("output", "n_outputs"), [("identity", 1), ("identity", 3),
@@ -242,8 +261,7 @@ def _train(X, Y, sw, rows, keys, theta, n_epochs, act, output, alpha, solver,
     params = _to_device(make_params(theta, lr_init))
     keys = np.empty((0, 4), dtype=np.int64) if keys is None else keys
     val = None if val_rows is None else _val(val_rows, trivial)
-    curves = Curves(np.full(n_epochs, np.nan), np.full(n_epochs, np.nan),
-                    np.full(n_epochs, np.nan))
+    curves = Curves(*(np.full(n_epochs, np.nan) for _ in Curves._fields))
     work = network.workspace(net.layout, batch_size, X.dtype)
     done, status = training.train_epochs(
         Data(put(X), put(Y), put(sw)), training.Visits(put(rows), put(keys)), net,
@@ -251,7 +269,8 @@ def _train(X, Y, sw, rows, keys, theta, n_epochs, act, output, alpha, solver,
     )
     host = _to_host(params)
     return SimpleNamespace(done=done, status=status, curve=curves.loss,
-                           val_scores=curves.score, new_lr=curves.new_lr,
+                           val_scores=curves.score, val_losses=curves.val_loss,
+                           new_lr=curves.new_lr,
                            **host._asdict())
 
 
@@ -266,13 +285,13 @@ def _cpu_train(X, Y, sw, orders, theta, n_epochs, act, output, alpha, solver,
     val = None
     if val_rows is not None:
         val = Validation(val_rows, np.empty(Y.shape, dtype=X.dtype), trivial)
-    curves = Curves(np.full(n_epochs, np.nan), np.full(n_epochs, np.nan),
-                    np.full(n_epochs, np.nan))
+    curves = Curves(*(np.full(n_epochs, np.nan) for _ in Curves._fields))
     work = cpu_network.workspace(net.layout, batch_size, X.dtype)
     done, status = cpu_training.train_epochs(Data(X, Y, sw), orders, net, bundle,
                                              params, work, val, curves, None, None)
     return SimpleNamespace(done=done, status=status, curve=curves.loss,
-                           val_scores=curves.score, new_lr=curves.new_lr,
+                           val_scores=curves.score, val_losses=curves.val_loss,
+                           new_lr=curves.new_lr,
                            **params._asdict())
 
 
@@ -415,6 +434,7 @@ def test_train_epochs_early_stopping(kind, solver):
     assert (run.done, run.status) == (len(ref.loss_curve), schedules.CONVERGED)
     assert_allclose(run.curve[: run.done], ref.loss_curve, rtol=TRAIN_RTOL)
     assert_allclose(run.val_scores[: run.done], ref.val_scores, rtol=1e-12)
+    assert_allclose(run.val_losses[: run.done], ref.val_losses, rtol=TRAIN_RTOL)
     assert_allclose(run.theta, ref.theta, rtol=TRAIN_RTOL, atol=1e-13)
     assert_allclose(run.best, ref.best, rtol=TRAIN_RTOL, atol=1e-13)
     cpu = _cpu_train(X, Y, sw, train_rows[np.newaxis, :], theta, 30, *args,
@@ -423,6 +443,8 @@ def test_train_epochs_early_stopping(kind, solver):
     # Weighted sums, each taken in its own order.
     assert_allclose(run.val_scores[: run.done], cpu.val_scores[: cpu.done],
                     rtol=1e-14)
+    assert_allclose(run.val_losses[: run.done], cpu.val_losses[: cpu.done],
+                    rtol=TWIN_RTOL)
     assert_allclose(run.best, cpu.best, rtol=TWIN_RTOL, atol=1e-15)
     assert_allclose(run.state, cpu.state, rtol=TWIN_RTOL)
 
@@ -446,6 +468,7 @@ def test_train_epochs_early_stopping_regression(output, n_outputs, solver, lr_in
     assert (run.done, run.status) == (len(ref.loss_curve), schedules.CONVERGED)
     assert_allclose(run.curve[: run.done], ref.loss_curve, rtol=TRAIN_RTOL)
     assert_allclose(run.val_scores[: run.done], ref.val_scores, rtol=1e-12)
+    assert_allclose(run.val_losses[: run.done], ref.val_losses, rtol=TRAIN_RTOL)
     assert_allclose(run.best, ref.best, rtol=TRAIN_RTOL, atol=1e-13)
     assert run.state[schedules.BEST] == -run.val_scores[: run.done].max()
     cpu = _cpu_train(X, Y, sw, train_rows[np.newaxis, :], theta, 30, *args,
@@ -453,6 +476,8 @@ def test_train_epochs_early_stopping_regression(output, n_outputs, solver, lr_in
     assert (cpu.done, cpu.status) == (run.done, run.status)
     assert_allclose(run.val_scores[: run.done], cpu.val_scores[: cpu.done],
                     rtol=1e-13)
+    assert_allclose(run.val_losses[: run.done], cpu.val_losses[: cpu.done],
+                    rtol=TWIN_RTOL)
     assert_allclose(run.theta, cpu.theta, rtol=TWIN_RTOL, atol=1e-15)
     assert_allclose(run.best, cpu.best, rtol=TWIN_RTOL, atol=1e-15)
 
