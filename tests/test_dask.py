@@ -7,9 +7,10 @@ model fitted on a worker process and sent back, and the number of threads that
 fastnn runs on a one-thread worker, in worker processes and in-process workers.
 
 Two module-scoped clusters of 2 workers x 1 thread: in-process where the
-pattern does not involve pickling, worker processes for the grid search, the
-round trip and the thread measurement. Every client operation has a timeout,
-so that a broken cluster fails the test instead of hanging the suite.
+pattern does not involve pickling, worker processes for the grid search and
+the round trip, and both for the thread measurement. Every client operation
+has a timeout, so that a broken cluster fails the test instead of hanging the
+suite.
 """
 
 import contextvars
