@@ -2,7 +2,14 @@
 
 * The thread count is scikit-learn's OpenMP count: ``OMP_NUM_THREADS`` and
   ``threadpoolctl`` limits apply, so joblib/loky workers (which set them) and
-  Dask workers under ``threadpool_limits`` do not oversubscribe the cores.
+  Dask worker processes (whose nanny sets ``OMP_NUM_THREADS=1``) do not
+  oversubscribe the cores.
+* Inside a task of a Dask worker, the count is also capped by the worker's
+  thread count: workers of a threads-in-process cluster (``processes=False``)
+  set no environment variable, and a one-thread worker would otherwise run
+  fastnn on every core (measured: 2 threads on a 2-core machine). The worker
+  is looked up only when ``distributed`` is already imported, so that
+  ``import fastnn`` never imports Dask.
 * BLAS runs single-threaded inside our kernels: we parallelise over row blocks
   ourselves (a multithreaded BLAS inside each block oversubscribes the cores,
   ~10x slower, and rounds differently from a single-threaded one).
@@ -12,6 +19,7 @@
   number of threads (blocks are summed in a fixed order).
 """
 
+import sys
 import threading
 from contextlib import ExitStack, contextmanager
 
@@ -46,7 +54,23 @@ def _controller():
 
 def n_threads():
     """Threads the parallel kernels may use in the calling thread."""
-    return max(1, min(_openmp_effective_n_threads(), numba.config.NUMBA_NUM_THREADS))
+    n = min(_openmp_effective_n_threads(), numba.config.NUMBA_NUM_THREADS)
+    worker_threads = _dask_worker_threads()
+    if worker_threads is not None:
+        n = min(n, worker_threads)
+    return max(1, n)
+
+
+def _dask_worker_threads():
+    """Threads of the Dask worker running the calling task; None outside a task."""
+    distributed = sys.modules.get("distributed")
+    if distributed is None:
+        return None
+    try:
+        worker = distributed.get_worker()  # a context variable of the task
+    except (AttributeError, ValueError):  # not in a task, or a partial import
+        return None
+    return int(worker.state.nthreads)
 
 
 def _layer_is_threadsafe():

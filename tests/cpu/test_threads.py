@@ -83,3 +83,42 @@ def test_thread_count_follows_threadpoolctl_limits():
 
     with threadpool_limits(1, user_api="openmp"):
         assert threads.n_threads() == 1
+
+
+def _fake_distributed(get_worker):
+    import types
+
+    module = types.ModuleType("distributed")
+    module.get_worker = get_worker
+    return module
+
+
+def test_thread_count_is_capped_by_the_dask_worker_of_the_task(monkeypatch):
+    import types
+
+    from fastnn.cpu import threads
+
+    monkeypatch.setattr(threads, "_openmp_effective_n_threads", lambda: 4)
+    monkeypatch.setattr(threads.numba.config, "NUMBA_NUM_THREADS", 4)
+    monkeypatch.delitem(sys.modules, "distributed", raising=False)
+    assert threads.n_threads() == 4
+
+    def outside_a_task():
+        raise ValueError("No worker found")
+
+    monkeypatch.setitem(sys.modules, "distributed", _fake_distributed(outside_a_task))
+    assert threads.n_threads() == 4
+    for worker_threads, expected in [(1, 1), (3, 3), (8, 4)]:
+        worker = types.SimpleNamespace(state=types.SimpleNamespace(
+            nthreads=worker_threads))
+        monkeypatch.setitem(sys.modules, "distributed",
+                            _fake_distributed(lambda w=worker: w))
+        assert threads.n_threads() == expected
+
+
+def test_import_fastnn_does_not_import_dask():
+    code = ("import sys, fastnn; "
+            "print(sorted(m for m in ('dask', 'distributed') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                         text=True, check=True, timeout=120).stdout
+    assert out.strip() == "[]"
