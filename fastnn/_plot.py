@@ -49,8 +49,8 @@ class LossCurveDisplay:
         set.
 
     score_name : str, default=None
-        Name of the validation score, used in the labels. If `None`,
-        ``"validation score"`` is used.
+        Name of the validation score, used in its label and axis label
+        (``"validation <score_name>"``). If `None`, ``"score"`` is used.
 
     Attributes
     ----------
@@ -108,9 +108,10 @@ class LossCurveDisplay:
             created.
 
         name : str, default=None
-            Name of the estimator, used in the title and, when several
-            estimators share ``ax``, in the legend. If `None`, the
-            ``estimator_name`` given at construction is used.
+            Name of the estimator, used in the title. If `None`, the
+            ``estimator_name`` given at construction is used. When several
+            estimators share ``ax``, tell their lines apart with a ``label``
+            in ``loss_kw``.
 
         loss_kw : dict, default=None
             Keyword arguments passed to ``ax.plot`` for the training loss.
@@ -133,16 +134,15 @@ class LossCurveDisplay:
         if ax is None:
             _, ax = plt.subplots()
         name = self.estimator_name if name is None else name
-        score_name = "validation score" if self.score_name is None else self.score_name
-        prefix = "" if name is None else f"{name}: "
+        score_name = "score" if self.score_name is None else self.score_name
 
         self.line_ = _draw(ax, self.loss_curve,
-                           {"label": f"{prefix}training loss", **(loss_kw or {})})
+                           {"label": "training loss", **(loss_kw or {})})
         self.validation_loss_line_ = None
         if self.validation_loss_curve is not None:
             self.validation_loss_line_ = _draw(
                 ax, self.validation_loss_curve,
-                {"label": f"{prefix}validation loss", **(validation_loss_kw or {})})
+                {"label": "validation loss", **(validation_loss_kw or {})})
         ax.set_xlabel("epoch")
         ax.set_ylabel("loss")
 
@@ -153,9 +153,13 @@ class LossCurveDisplay:
             color = f"C{len(ax.get_lines())}"
             self.validation_score_line_ = _draw(
                 self.score_ax_, self.validation_scores,
-                {"label": f"{prefix}validation {score_name}", "color": color,
+                {"label": f"validation {score_name}", "color": color,
                  "linestyle": "--", **(validation_score_kw or {})})
             self.score_ax_.set_ylabel(f"validation {score_name}")
+            # The loss axes above their twin, see-through: the legend drawn on
+            # them stays on top of the score's line.
+            ax.set_zorder(self.score_ax_.get_zorder() + 1)
+            ax.patch.set_visible(False)
 
         handles = ax.get_lines() + (
             [] if self.score_ax_ is None else self.score_ax_.get_lines())

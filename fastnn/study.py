@@ -230,7 +230,7 @@ def format_study(result):
         f"{'final loss':>10} {'fit (s)':>8}",
     ]
     for fit in (*result.networks, result.logistic):
-        lecture = "-" if fit.lecture is None else f"{fit.lecture:g}"
+        lecture = "-" if fit.lecture is None else f"{fit.lecture:.2f}"
         loss = getattr(fit.estimator, "loss_", None)
         loss = "-" if loss is None else f"{loss:.6f}"
         lines.append(f"{fit.label:<22} {fit.accuracy:>12.2f} {lecture:>11} "

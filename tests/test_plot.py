@@ -66,8 +66,9 @@ def test_display_draws_every_curve_it_is_given():
     assert display.score_ax_.get_ylabel() == "validation accuracy"
     assert display.ax_.get_title() == "Net"
     legend = [t.get_text() for t in display.ax_.get_legend().get_texts()]
-    assert legend == ["Net: training loss", "Net: validation loss",
-                      "Net: validation accuracy"]
+    assert legend == ["training loss", "validation loss", "validation accuracy"]
+    # The legend's axes are drawn above the score's twin.
+    assert display.ax_.get_zorder() > display.score_ax_.get_zorder()
 
 
 def test_display_plots_on_the_given_axes_with_line_keywords():

@@ -47,9 +47,9 @@ def test_study_reproduces_the_lectures_accuracies(result):
 def test_printed_table_shows_our_numbers_beside_the_lectures(result):
     text = study.format_study(result)
     rows = _table_rows(text)
-    expected = {study._units(h): (a, f"{a:g}")
+    expected = {study._units(h): (a, f"{a:.2f}")
                 for h, a in study.LECTURE_ACCURACY.items()}
-    expected["logistic regression"] = (47.0, "47")
+    expected["logistic regression"] = (47.0, "47.00")
     assert rows == expected
     assert "5000 epochs" in text and "learning rate 1.2" in text
     assert re.search(r"first call \(compile or cache load\): [\d.]+ s", text)
@@ -80,7 +80,7 @@ def test_other_epoch_counts_print_no_lecture_numbers():
     assert short.datasets == ()
     rows = _table_rows(study.format_study(short))
     assert rows["2 hidden units"][1] == "-"
-    assert rows["logistic regression"] == (47.0, "47")
+    assert rows["logistic regression"] == (47.0, "47.00")
     assert "other data sets" not in study.format_study(short)
 
 
@@ -111,7 +111,7 @@ def test_study_command_prints_the_tables_and_writes_the_figures(
     rows = _table_rows(out)
     assert rows["5 hidden units"] == (91.25, "91.25")
     assert rows["50 hidden units"] == (90.25, "90.25")
-    assert rows["logistic regression"] == (47.0, "47")
+    assert rows["logistic regression"] == (47.0, "47.00")
     names = ["flower-decision-boundaries.png", "flower-loss-curves.png",
              "datasets-decision-boundaries.png"]
     assert sorted(p.name for p in out_dir.iterdir()) == sorted(names)
