@@ -31,7 +31,9 @@ from ._classifier import ShallowNNClassifier
 from .datasets import make_flower
 
 __all__ = [
+    "DATASETS_HIDDEN",
     "LECTURE_ACCURACY",
+    "LECTURE_EPOCHS",
     "LECTURE_HIDDEN_SIZES",
     "LECTURE_LOGISTIC_ACCURACY",
     "DatasetFits",
@@ -126,12 +128,27 @@ def lecture_logistic_regression():
 
 
 def lecture_datasets(n_samples=200, *, random_state=0):
-    """The lecture's other data sets, seeded: name -> ``(X, y)``, binary ``y``.
+    """The lecture's other data sets, seeded, each with two classes.
 
-    The lecture's generator calls (``load_extra_datasets``), with
+    The lecture's generator calls (its ``load_extra_datasets``), with
     ``random_state`` passed to those the lecture leaves unseeded; ``blobs``
     keeps the lecture's ``random_state=5`` and its six centres are made two
     classes by ``y % 2``, as the lecture does.
+
+    Parameters
+    ----------
+    n_samples : int, default=200
+        Samples of each data set.
+
+    random_state : int, RandomState instance or None, default=0
+        Seed of ``noisy_circles``, ``noisy_moons`` and ``gaussian_quantiles``.
+
+    Returns
+    -------
+    datasets : dict of str to tuple of (ndarray of shape (n_samples, 2), \
+ndarray of shape (n_samples,))
+        ``noisy_circles``, ``noisy_moons``, ``blobs`` and
+        ``gaussian_quantiles``, in that order, each ``(X, y)``.
     """
     n = n_samples
     X, y = make_blobs(n_samples=n, random_state=5, n_features=2, centers=6)
@@ -218,7 +235,20 @@ def _measure(label, estimator, X, y, lecture=None):
 
 
 def format_study(result):
-    """The study's tables as text (one string, lines ended by newlines)."""
+    """The study's tables as text.
+
+    Parameters
+    ----------
+    result : StudyResult
+        What :func:`run_study` returned.
+
+    Returns
+    -------
+    text : str
+        The flower table (one row per network, then the logistic baseline,
+        with the lecture's accuracies beside ours) and, with data sets, their
+        table; lines ended by newlines.
+    """
     n_samples = result.X.shape[0]
     lines = [
         f"The lecture's hidden-layer study: flower data ({n_samples} samples), "
@@ -267,6 +297,25 @@ def plot_study(result, out_dir, *, grid_resolution=100, dpi=80):
     and the logistic regression (bottom row) on each. ``out_dir`` is made if
     missing. Needs matplotlib; uses no pyplot figure manager, so it works with
     any backend and leaves no figure open.
+
+    Parameters
+    ----------
+    result : StudyResult
+        What :func:`run_study` returned.
+
+    out_dir : str or path-like
+        Directory for the PNG files.
+
+    grid_resolution : int, default=100
+        Grid points per axis of each decision-boundary panel.
+
+    dpi : int, default=80
+        Resolution of the PNG files.
+
+    Returns
+    -------
+    paths : tuple of pathlib.Path
+        The files written, in the order above.
     """
     from sklearn.utils._optional_dependencies import check_matplotlib_support
 
