@@ -21,8 +21,8 @@ class LossCurveDisplay:
     (``validation_scores_``: accuracy for classifiers, R^2 for regressors).
 
     The two losses share one y axis, ``ax_``, on the left: they are the same
-    function of the network's outputs, except that the training loss also
-    holds the L2 penalty when ``alpha > 0``. The validation score has another
+    objective (mean loss plus the L2 term) on two sets of samples. The
+    validation score has another
     scale and meaning (higher is better), so it is drawn on a second y axis on
     the right, ``score_ax_`` (``ax_.twinx()``), in its own color and with a
     dashed line; one legend on ``ax_`` names all the lines. Epochs are counted

@@ -90,6 +90,7 @@ def test_from_estimator_draws_the_training_loss():
     display = LossCurveDisplay.from_estimator(clf)
     assert isinstance(display, LossCurveDisplay)
     assert_array_equal(_xy(display.line_), (np.arange(1, 41), clf.loss_curve_))
+    assert clf.validation_loss_curve_ is None
     assert display.score_ax_ is None and display.validation_loss_line_ is None
     assert display.ax_.get_title() == "ShallowNNClassifier"
     assert display.figure_ is display.ax_.figure
@@ -106,13 +107,12 @@ def test_from_estimator_with_early_stopping_draws_the_validation_curves():
                        (epochs, clf.validation_scores_))
     assert display.score_ax_.get_ylabel() == "validation accuracy"
     assert display.ax_.get_title() == "flower"
-    recorded = getattr(clf, "validation_loss_curve_", None)
-    if recorded is None:  # not recorded by this estimator version: ours stands in
-        clf.validation_loss_curve_ = list(np.linspace(0.7, 0.3, 60))
-    display = LossCurveDisplay.from_estimator(clf)
+    assert len(clf.validation_loss_curve_) == 60
     assert_array_equal(_xy(display.validation_loss_line_),
                        (epochs, clf.validation_loss_curve_))
     assert display.validation_loss_line_.axes is display.ax_
+    legend = [t.get_text() for t in display.ax_.get_legend().get_texts()]
+    assert legend == ["training loss", "validation loss", "validation accuracy"]
 
 
 def test_from_estimator_regressor_scores_r2():
