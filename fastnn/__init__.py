@@ -7,8 +7,15 @@ with ``hidden_layer_sizes=(n_hidden,)``.
 
 from ._classifier import ShallowNNClassifier
 from ._compile import precompile
+from ._plot import LossCurveDisplay
 from ._regressor import ShallowNNRegressor
 from .datasets import make_flower
 
-__all__ = ["ShallowNNClassifier", "ShallowNNRegressor", "make_flower", "precompile"]
+__all__ = [
+    "LossCurveDisplay",
+    "ShallowNNClassifier",
+    "ShallowNNRegressor",
+    "make_flower",
+    "precompile",
+]
 __version__ = "0.1.0"

@@ -1,7 +1,9 @@
 """``python -m fastnn``: the lecture's flower network, fastnn against scikit-learn.
 
 ``python -m fastnn compile`` instead compiles every CPU kernel into the Numba
-cache (:func:`fastnn.precompile`), for images and cluster bootstraps.
+cache (:func:`fastnn.precompile`), for images and cluster bootstraps;
+``python -m fastnn study [--out DIR]`` runs the lecture's hidden-layer study
+(:mod:`fastnn.study`), prints its tables and writes its figures into ``DIR``.
 
 Both estimators are set up for the same algorithm: full-batch gradient descent
 without momentum on the log-loss, seeded alike, for a fixed number of epochs.
@@ -33,8 +35,16 @@ def _build_parser():
         ),
     )
     parser.add_argument(
-        "command", nargs="?", choices=["compile"],
-        help="'compile': compile every CPU kernel into the Numba cache and exit",
+        "command", nargs="?", choices=["compile", "study"],
+        help=(
+            "'compile': compile every CPU kernel into the Numba cache and exit; "
+            "'study': the lecture's hidden-layer study (tables, and figures "
+            "with matplotlib)"
+        ),
+    )
+    parser.add_argument(
+        "--out", default="fastnn-study", metavar="DIR",
+        help="'study' only: directory for its PNG figures (default: %(default)s)",
     )
     parser.add_argument(
         "--epochs", type=int, default=10000, help="epochs of gradient descent"
@@ -100,6 +110,9 @@ def main(argv=None):
     if args.command == "compile":
         precompile(verbose=True)
         return
+    if args.command == "study":
+        _study(args.out)
+        return
     X, y = make_flower()
     fastnn_model, sklearn_model = _make_models(args.hidden, args.epochs, X.shape[0])
 
@@ -130,6 +143,26 @@ def main(argv=None):
     intercepts_diff = _max_abs_diff(fastnn_model.intercepts_, sklearn_model.intercepts_)
     print(f"max |coefs_ difference|:      {coefs_diff:.3e}")
     print(f"max |intercepts_ difference|: {intercepts_diff:.3e}")
+
+
+def _study(out_dir):
+    # Imported here: the main job does not pay for the study's imports.
+    from fastnn import study
+
+    result = study.run_study()
+    print(study.format_study(result), end="")
+    print()
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        print(
+            "Figures skipped: they need matplotlib, which is not installed. "
+            "Install it with `pip install \"fastnn-shallow[plot]\"` (or `pip "
+            "install matplotlib`) and run `python -m fastnn study` again."
+        )
+        return
+    for path in study.plot_study(result, out_dir):
+        print(f"wrote {path}")
 
 
 if __name__ == "__main__":
