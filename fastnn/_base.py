@@ -294,3 +294,38 @@ class BaseShallowNN(_callbacks.CallbackSupportMixin, BaseEstimator):
         backend, X = _backends.validated_for_predict(self, X)
         theta = _initialization.from_layers(self.coefs_, self.intercepts_)
         return backend.forward(X, self._network(theta.dtype), theta)
+
+    def to_sklearn(self):
+        """The equivalent fitted scikit-learn estimator.
+
+        An ``MLPClassifier`` (or ``MLPRegressor``) with
+        ``hidden_layer_sizes=(n_hidden,)``, this model's weights (copied, in
+        their dtype) and fitted attributes, and the optimizer state: its
+        ``predict``, ``predict_proba`` and ``score`` equal this model's, and its
+        ``partial_fit`` continues this model's training. It needs only
+        scikit-learn to load (joblib) and works with every tool that knows MLP.
+
+        Parameters map by name; ``activation='sigmoid'`` becomes
+        ``'logistic'``; ``solver='gd'`` becomes ``'sgd'`` with ``momentum=0``,
+        ``shuffle=False`` and ``batch_size`` the rows of one epoch of the fit
+        (``t_ // n_iter_``). ``init``, ``class_weight``, ``negative_slope``,
+        ``progress_bar`` and ``device`` have no MLP counterpart: the fitted
+        weights need none, but a fresh ``fit`` of the export draws MLP's
+        Glorot weights (as ``init='glorot'``) and weights no class.
+
+        Returns
+        -------
+        mlp : MLPClassifier or MLPRegressor
+            The fitted scikit-learn estimator.
+
+        Raises
+        ------
+        NotFittedError
+            If the model is not fitted.
+        ValueError
+            If ``activation='leaky_relu'``, which MLP does not have (export
+            to ONNX instead).
+        """
+        from ._export import to_sklearn  # imports sklearn.neural_network
+
+        return to_sklearn(self)
