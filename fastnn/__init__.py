@@ -5,6 +5,7 @@ replacements for ``sklearn.neural_network.MLPClassifier`` and ``MLPRegressor``
 with ``hidden_layer_sizes=(n_hidden,)``.
 """
 
+from . import onnx
 from ._classifier import ShallowNNClassifier
 from ._compile import precompile
 from ._plot import LossCurveDisplay
@@ -19,3 +20,7 @@ __all__ = [
     "precompile",
 ]
 __version__ = "0.1.0"
+
+# skl2onnx finds fastnn's converters once both are imported, in either order;
+# neither skl2onnx nor onnx is imported here (fastnn.onnx).
+onnx._install()
