@@ -102,9 +102,6 @@ def test_regressor_predictions(activation, loss, n_outputs, dtype):
 )
 @pytest.mark.parametrize("target", sorted(TARGETS))
 def test_options_match_skl2onnx_mlp_converter(target, options):
-    if target == "multilabel" and options and (options.get("nocl") or
-                                               options.get("zipmap") == "columns"):
-        pytest.skip("skl2onnx supports neither option for multilabel models")
     if target == "multiclass" and options == {"nocl": True}:
         pytest.skip("skl2onnx's MLP converter fails on string labels with nocl "
                     "(test_nocl_labels_are_class_indices)")
