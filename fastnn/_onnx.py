@@ -45,9 +45,10 @@ def _tensor_type(operator):
 
 
 def _proto_dtype(operator):
-    proto = guess_proto_type(operator.inputs[0].type)
-    return proto if proto == onnx_proto.TensorProto.DOUBLE else \
-        onnx_proto.TensorProto.FLOAT
+    """The graph's element type: double for double inputs, float otherwise."""
+    if guess_proto_type(operator.inputs[0].type) == onnx_proto.TensorProto.DOUBLE:
+        return onnx_proto.TensorProto.DOUBLE
+    return onnx_proto.TensorProto.FLOAT
 
 
 def _multilabel(est):
