@@ -168,19 +168,19 @@ def test_register_is_idempotent_and_hook_failures_warn(monkeypatch):
         fastnn.onnx._register_quietly()
 
 
-_IMPORT_ORDER = """
+_FASTNN_FIRST = """
 import pickle, sys
-{first}
-{check}
-{second}
+import fastnn
+assert "skl2onnx" not in sys.modules and "onnx" not in sys.modules
+import skl2onnx
+assert type(skl2onnx.__spec__.loader).__module__ != "fastnn.onnx"  # no trace left
+assert not any(type(f).__module__ == "fastnn.onnx" for f in sys.meta_path)
 import numpy as np, onnxruntime as ort
-from skl2onnx import to_onnx
-assert type(sys.modules["skl2onnx"].__spec__.loader).__module__ != "fastnn.onnx"
 with open({path!r}, "rb") as f:
     models, X = pickle.load(f)
 for est in models:
     zipmap = {{"zipmap": False}} if hasattr(est, "classes_") else None
-    onx = to_onnx(est, X[:1], options=zipmap)
+    onx = skl2onnx.to_onnx(est, X[:1], options=zipmap)
     s = ort.InferenceSession(onx.SerializeToString(),
                              providers=["CPUExecutionProvider"])
     got = s.run(None, {{s.get_inputs()[0].name: X}})[0]
@@ -188,26 +188,34 @@ for est in models:
                                est.predict(X).ravel().astype(float), atol=1e-5)
 print("converted", len(models))
 """
-_NOT_IMPORTED = 'assert "skl2onnx" not in sys.modules and "onnx" not in sys.modules'
 
 
-@pytest.mark.parametrize("fastnn_first", [True, False], ids=["fastnn-first",
-                                                            "skl2onnx-first"])
-def test_import_order(tmp_path, fastnn_first):
-    """Nothing but ``import fastnn`` and ``import skl2onnx``, in either order;
-    ``import fastnn`` alone imports neither skl2onnx nor onnx."""
+def test_import_hook_registers_when_skl2onnx_is_imported_after_fastnn(tmp_path):
+    """A fresh process: ``import fastnn`` imports neither skl2onnx nor onnx, and
+    a later ``import skl2onnx`` is all ``to_onnx`` needs."""
     Xf = X.astype(np.float32)
     clf = _classifier("leaky_relu", "binary", np.float32)
     reg = _fit(ShallowNNRegressor(3, max_iter=2, random_state=0), Xf, Xf[:, 0])
     path = tmp_path / "models.pkl"
     path.write_bytes(pickle.dumps(([clf, reg], Xf)))
-    if fastnn_first:
-        lines = dict(first="import fastnn", check=_NOT_IMPORTED,
-                     second="import skl2onnx")
-    else:
-        lines = dict(first="import skl2onnx", check="", second="import fastnn")
-    script = _IMPORT_ORDER.format(path=str(path), **lines)
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True,
-                          text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-c", _FASTNN_FIRST.format(path=str(path))],
+                          capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "converted 2" in done.stdout
+
+
+def test_import_of_fastnn_after_skl2onnx_registers_at_once(monkeypatch):
+    """skl2onnx imported first (as in this process): ``import fastnn`` ends with
+    ``fastnn.onnx._install()``, which registers at once and installs no hook."""
+    from skl2onnx._supported_operators import sklearn_operator_name_map
+
+    assert "skl2onnx" in sys.modules
+    for cls in (ShallowNNClassifier, ShallowNNRegressor):
+        monkeypatch.delitem(sklearn_operator_name_map, cls)
+    with pytest.raises(RuntimeError, match="No registered models"):
+        skl2onnx.to_onnx(_classifier("relu", "binary", np.float32),
+                         X[:1].astype(np.float32))
+    fastnn.onnx._install()
+    assert skl2onnx.get_model_alias(ShallowNNClassifier) == "FastnnShallowNNClassifier"
+    assert skl2onnx.get_model_alias(ShallowNNRegressor) == "FastnnShallowNNRegressor"
+    assert not any(type(f).__module__ == "fastnn.onnx" for f in sys.meta_path)
