@@ -6,6 +6,8 @@ combination of argument types, so a stray NumPy scalar or int where a float is
 expected would compile the whole call tree again.
 """
 
+import warnings
+
 import numba
 import numpy as np
 
@@ -182,3 +184,23 @@ def assert_same_fit(ours, mlp, rtol=1e-8, atol=1e-12):
         assert_array_equal(ours.classes_, mlp.classes_)
     assert ours.out_activation_ == mlp.out_activation_
     assert ours.n_outputs_ == mlp.n_outputs_
+
+
+def classification_targets(X):
+    """Binary, multiclass (string labels) and multilabel targets of ``X``'s
+    first columns, for the export tests."""
+    return {
+        "binary": (X[:, 0] > 0).astype(int),
+        "multiclass": np.array(["a", "b", "c"])[np.digitize(X[:, 0], [-0.4, 0.4])],
+        "multilabel": np.c_[X[:, 0] > 0, X[:, 1] > 0,
+                            X[:, 0] + X[:, 2] > 0].astype(int),
+    }
+
+
+def quiet_fit(est, X, y, **kwargs):
+    """``est.fit(X, y)`` without its ConvergenceWarning (short test fits)."""
+    from sklearn.exceptions import ConvergenceWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return est.fit(X, y, **kwargs)

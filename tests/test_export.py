@@ -14,11 +14,13 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import clone
-from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.exceptions import NotFittedError
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 
 from fastnn import ShallowNNClassifier, ShallowNNRegressor
 from fastnn._export import FITTED
+from tests.common import classification_targets
+from tests.common import quiet_fit as _fit
 
 MLP_ACTIVATIONS = ["identity", "logistic", "sigmoid", "tanh", "relu"]
 DTYPES = [np.float64, np.float32]
@@ -29,17 +31,7 @@ ATOL = {np.float64: 1e-14, np.float32: 1e-7}
 
 _rng = np.random.RandomState(0)
 X = _rng.randn(40, 3)
-TARGETS = {
-    "binary": (X[:, 0] > 0).astype(int),
-    "multiclass": np.array(["a", "b", "c"])[np.digitize(X[:, 0], [-0.4, 0.4])],
-    "multilabel": np.c_[X[:, 0] > 0, X[:, 1] > 0, X[:, 0] + X[:, 2] > 0].astype(int),
-}
-
-
-def _fit(est, X, y):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        return est.fit(X, y)
+TARGETS = classification_targets(X)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

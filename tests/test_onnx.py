@@ -10,12 +10,10 @@ can hold the model, fastnn's graph is checked against skl2onnx's
 import pickle
 import subprocess
 import sys
-import warnings
 
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -24,6 +22,8 @@ ort = pytest.importorskip("onnxruntime")
 
 import fastnn.onnx  # noqa: E402
 from fastnn import ShallowNNClassifier, ShallowNNRegressor  # noqa: E402
+from tests.common import classification_targets  # noqa: E402
+from tests.common import quiet_fit as _fit  # noqa: E402
 
 ACTIVATIONS = ["identity", "logistic", "tanh", "relu", "leaky_relu"]
 DTYPES = [np.float32, np.float64]
@@ -31,17 +31,7 @@ ATOL = {np.float32: 1e-5, np.float64: 1e-10}
 
 _rng = np.random.RandomState(0)
 X = _rng.randn(50, 3)
-TARGETS = {
-    "binary": (X[:, 0] > 0).astype(int),
-    "multiclass": np.array(["a", "b", "c"])[np.digitize(X[:, 0], [-0.4, 0.4])],
-    "multilabel": np.c_[X[:, 0] > 0, X[:, 1] > 0, X[:, 0] + X[:, 2] > 0].astype(int),
-}
-
-
-def _fit(est, X, y):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        return est.fit(X, y)
+TARGETS = classification_targets(X)
 
 
 def _run(onx, X):
