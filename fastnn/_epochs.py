@@ -142,15 +142,18 @@ def stopping_message(est):
 def record_epochs(est, curves, done, state):
     """Append a chunk's epochs to the fitted curves; print MLP's verbose lines."""
     losses, scores = curves.loss[:done], curves.score[:done]
-    for loss, score, new_lr in zip(losses, scores, curves.new_lr[:done],
-                                   strict=True):
-        est.n_iter_ += 1
-        if est.verbose:
+    if est.verbose:
+        for loss, score, new_lr in zip(losses, scores, curves.new_lr[:done],
+                                       strict=True):
+            est.n_iter_ += 1
             print(f"Iteration {est.n_iter_}, loss = {loss:.8f}")
             if est.early_stopping:
                 print(f"Validation score: {score:f}")
             if new_lr:
                 print(stopping_message(est) + f" Setting learning rate to {new_lr:f}")
+    else:
+        # No Python loop per epoch: P1's 10000 epochs spent 0.3 us each here.
+        est.n_iter_ += int(done)
     est.loss_curve_.extend(losses.tolist())
     if est.early_stopping:
         est.validation_scores_.extend(scores.tolist())
