@@ -51,6 +51,27 @@ def _as_int64(typingctx, value):
     return types.int64(types.float64), codegen
 
 
+@intrinsic
+def wide_vectors(typingctx):
+    """Let LLVM vectorise the calling kernel's loops with 512-bit registers.
+
+    x86 LLVM prefers 256-bit vectors on AVX-512 CPUs (a tuning default against
+    the clock drop of heavy 512-bit code on older Xeons); this sets the
+    ``prefer-vector-width`` attribute, which clang's ``-mprefer-vector-width=512``
+    sets, on the kernel that calls it, and on no other function. On CPUs without
+    AVX-512 the widest legal registers are used, as before. Measured on a 2-core
+    AVX-512 Xeon: tanh 1.41 -> 1.02 ns, exp 1.44 -> 0.88, log 1.20 -> 0.87 per
+    element. Call it first in a kernel whose loops are transcendental-bound.
+    """
+    def codegen(context, builder, signature, args):
+        # llvmlite's attribute set checks names against its list of enum
+        # attributes; a string attribute is written as LLVM IR spells it.
+        set.add(builder.function.attributes, '"prefer-vector-width"="512"')
+        return context.get_dummy_value()
+
+    return types.none(), codegen
+
+
 @scalar
 def _pow2(n):
     """``2.0 ** n`` for integer ``-1022 <= n <= 1023``."""

@@ -215,51 +215,57 @@ def workspace(layout, batch_size, dtype, nnz_per_row=None):
     )
 
 
+# The elementwise kernels index their 2-D arrays as ``A[j, r]`` rather than
+# through row views (``a = A[j]``): each view costs an atomic reference-count
+# increment and decrement, which the fused tiles of :mod:`fastnn.cpu.fused`
+# would pay per tile and unit (measured: 168 such calls in one tile loop, 40%
+# of P1's epoch).
+
+
 @jit
 def activate(ZT, b, net):
     """``ZT = g(ZT + b[:, None])`` in place (the branch hoisted out of the loops)."""
+    fastmath.wide_vectors()
     h, m = ZT.shape
     code, slope = net.activation, net.slope
     for j in range(h):
-        z = ZT[j]
         bj = b[j]
         if code == act_ops.LOGISTIC:
             for r in range(m):
-                z[r] = _logistic(z[r] + bj, slope)
+                ZT[j, r] = _logistic(ZT[j, r] + bj, slope)
         elif code == act_ops.TANH:
             for r in range(m):
-                z[r] = _tanh(z[r] + bj, slope)
+                ZT[j, r] = _tanh(ZT[j, r] + bj, slope)
         elif code == act_ops.RELU:
             for r in range(m):
-                z[r] = _relu(z[r] + bj, slope)
+                ZT[j, r] = _relu(ZT[j, r] + bj, slope)
         elif code == act_ops.LEAKY_RELU:
             for r in range(m):
-                z[r] = _leaky_relu(z[r] + bj, slope)
+                ZT[j, r] = _leaky_relu(ZT[j, r] + bj, slope)
         else:
             for r in range(m):
-                z[r] += bj
+                ZT[j, r] += bj
 
 
 @jit
 def activation_backward(DT, AT, net):
     """Multiply ``DT`` in place by g'(z), written from the output ``AT = g(z)``."""
+    fastmath.wide_vectors()
     h, m = DT.shape
     code, slope = net.activation, net.slope
     for j in range(h):
-        dlt = DT[j]
-        a = AT[j]
         if code == act_ops.LOGISTIC:
             for r in range(m):
-                dlt[r] *= _logistic_grad(a[r], slope)
+                DT[j, r] *= _logistic_grad(AT[j, r], slope)
         elif code == act_ops.TANH:
             for r in range(m):
-                dlt[r] *= _tanh_grad(a[r], slope)
+                DT[j, r] *= _tanh_grad(AT[j, r], slope)
         elif code == act_ops.RELU:
             for r in range(m):
-                dlt[r] *= _relu_grad(a[r], slope)
+                DT[j, r] *= _relu_grad(AT[j, r], slope)
         elif code == act_ops.LEAKY_RELU:
             for r in range(m):
-                dlt[r] *= _leaky_relu_grad(a[r], slope)
+                DT[j, r] *= _leaky_relu_grad(AT[j, r], slope)
 
 
 @jit
@@ -272,20 +278,20 @@ def output_activate(ZT, b, output, scratch):
     maximum first, so any finite input gives probabilities in [0, 1] without
     overflow.
     """
+    fastmath.wide_vectors()
     o, m = ZT.shape
     if output != loss_ops.SOFTMAX:
         for c in range(o):
             bc = b[c]
-            z = ZT[c]
             if output == loss_ops.LOGISTIC:
                 for r in range(m):
-                    z[r] = _logistic(z[r] + bc, 0.0)
+                    ZT[c, r] = _logistic(ZT[c, r] + bc, 0.0)
             elif output == loss_ops.EXP:
                 for r in range(m):
-                    z[r] = _exp_output(z[r] + bc)
+                    ZT[c, r] = _exp_output(ZT[c, r] + bc)
             else:
                 for r in range(m):
-                    z[r] += bc
+                    ZT[c, r] += bc
         return
     zmax = scratch[:m]
     total = scratch[m : 2 * m]
@@ -293,11 +299,12 @@ def output_activate(ZT, b, output, scratch):
         bc = b[c]
         for r in range(m):
             ZT[c, r] += bc
-    copy(ZT[0], zmax)
+    for r in range(m):
+        zmax[r] = ZT[0, r]
+        total[r] = 0.0
     for c in range(1, o):
         for r in range(m):
             zmax[r] = max(zmax[r], ZT[c, r])
-    total[:] = 0.0
     for c in range(o):
         for r in range(m):
             # The select keeps infinite logits finite: inf - inf would be nan.
@@ -313,14 +320,16 @@ def output_activate(ZT, b, output, scratch):
 @jit
 def _matmul_t(W, XT, ZT):
     """``ZT = W^T XT`` by hand loops, vectorised over the block's rows."""
-    for j in range(ZT.shape[0]):
-        z = ZT[j]
-        z[:] = 0.0
-        for k in range(XT.shape[0]):
+    fastmath.wide_vectors()
+    h, m = ZT.shape
+    for j in range(h):
+        w = W[0, j]
+        for r in range(m):
+            ZT[j, r] = w * XT[0, r]
+        for k in range(1, XT.shape[0]):
             w = W[k, j]
-            x = XT[k]
-            for r in range(z.shape[0]):
-                z[r] += w * x[r]
+            for r in range(m):
+                ZT[j, r] += w * XT[k, r]
 
 
 @jit
@@ -345,6 +354,7 @@ def _dense_first_layer(X, rows, W1, blas, xbuf, ZT):
     full speed, else its transpose (features x rows) for the hand loops, which
     vectorise over rows. (Gathering and product in one unit: one compilation.)
     """
+    fastmath.wide_vectors()
     m, d = rows.shape[0], X.shape[1]
     if blas:
         XB = xbuf[: m * d].reshape((m, d))
@@ -436,6 +446,7 @@ def gather_targets(Y, sample_weight, rows, YT, sw):
     Copied once per block so that the loss and delta loops read contiguous
     memory: LLVM does not vectorise loops that gather through ``rows``.
     """
+    fastmath.wide_vectors()
     m = rows.shape[0]
     start = _consecutive(rows)
     if start >= 0:
@@ -463,24 +474,24 @@ def gather_targets(Y, sample_weight, rows, YT, sw):
 @jit
 def block_loss(YT, sw, A2T, net, out):
     """Weighted loss of each sample (column) of ``A2T`` into ``out``; its sum."""
+    fastmath.wide_vectors()
     o, m = A2T.shape
     eps, output = net.eps, net.output
     for r in range(m):
         out[r] = 0.0
     for c in range(o):
-        a, y = A2T[c], YT[c]
         if output == loss_ops.SOFTMAX:
             for r in range(m):
-                out[r] += _softmax_loss_term(a[r], y[r], eps)
+                out[r] += _softmax_loss_term(A2T[c, r], YT[c, r], eps)
         elif output == loss_ops.LOGISTIC:
             for r in range(m):
-                out[r] += _logistic_loss(a[r], y[r], eps)
+                out[r] += _logistic_loss(A2T[c, r], YT[c, r], eps)
         elif output == loss_ops.EXP:
             for r in range(m):
-                out[r] += _poisson_term(a[r], y[r])
+                out[r] += _poisson_term(A2T[c, r], YT[c, r])
         else:
             for r in range(m):
-                out[r] += _squared_error_term(a[r], y[r], o)
+                out[r] += _squared_error_term(A2T[c, r], YT[c, r], o)
     for r in range(m):
         out[r] *= sw[r]
     return total(out[:m])
@@ -514,6 +525,7 @@ def copy(src, dst):
 @jit_sum
 def total(a):
     """Sum of a 1-D array, vectorised (reassociated)."""
+    fastmath.wide_vectors()
     s = 0.0
     for k in range(a.shape[0]):
         s += a[k]
@@ -523,6 +535,7 @@ def total(a):
 @jit_sum
 def _outer_sum(AT, BT, G):
     """``G = AT BT^T`` by hand loops: sums over the block's rows of products."""
+    fastmath.wide_vectors()
     for k in range(AT.shape[0]):
         for j in range(BT.shape[0]):
             s = 0.0
@@ -545,6 +558,7 @@ def backward_block(YT, sw, net, theta, blas, X, rows, xbuf, A1T, A2T, D1T, grads
     :func:`gather_targets` left them. ``grads`` has the layout of ``theta``,
     then (dense ``X``) room for the first layer's gradient transposed.
     """
+    fastmath.wide_vectors()
     o, m = A2T.shape
     W2 = unpack(net.layout, theta)[2]
     gW1, gb1, gW2, gb2 = unpack(net.layout, grads)
@@ -756,6 +770,7 @@ def objective(layout, theta, alpha, loss_sum, weight_sum):
 
 @jit_sum
 def _squares(a):
+    fastmath.wide_vectors()
     s = 0.0
     for k in range(a.shape[0]):
         s += a[k] * a[k]
@@ -772,6 +787,7 @@ def finish_gradient(grads, n_blocks, layout, theta, lo, hi, alpha, scale):
     negative and drops its wraparound selects, which kept them from vectorising
     (measured 2.4x slower with ``range(lo, hi)``).
     """
+    fastmath.wide_vectors()
     g = grads[0, lo:hi]
     for b in range(1, n_blocks):
         pb = grads[b, lo:hi]
@@ -791,6 +807,7 @@ def finish_gradient(grads, n_blocks, layout, theta, lo, hi, alpha, scale):
 @jit
 def _scale(g, theta, alpha, scale):
     """``g = (g + alpha theta) / scale``, in ``g``'s dtype (as MLP's float32)."""
+    fastmath.wide_vectors()
     alpha, scale = g.dtype.type(alpha), g.dtype.type(scale)
     for q in range(g.shape[0]):
         g[q] = _regularised_gradient(g[q], alpha, theta[q], scale)
