@@ -64,6 +64,7 @@ class Report:
     def __init__(self):
         self.rows = []  # (Result, note), or (None, "scenario | system | reason")
         self.sections = []
+        self.sgemm_fraction = None  # fastnn's P3 throughput over the machine's sgemm
 
     def add(self, result, note=""):
         self.rows.append((result, note))
@@ -95,6 +96,28 @@ class Report:
                 f"| {_fmt_acc(result.accuracy)} | {note} |"
             )
         return "\n".join(lines)
+
+
+def _goals(report, scenarios):
+    """The speed goals as a table: each ratio measured in this run, met or not."""
+    found = {(r.scenario, r.system): r for r, _ in report.rows if r is not None}
+    lines = ["### Goals", "",
+             "| goal | measured | status |", "|---|---|---|"]
+    for scenario, rival, least in scenarios.SPEED_GOALS:
+        ours, theirs = found.get((scenario, "fastnn")), found.get((scenario, rival))
+        name = f"{scenario}: {scenarios.LABELS[rival]} / fastnn >= {least:g}x"
+        if ours is None or theirs is None:
+            lines.append(f"| {name} | - | not run |")
+            continue
+        ratio = theirs.per_epoch / ours.per_epoch
+        lines.append(f"| {name} | {ratio:.2f}x "
+                     f"| {'met' if ratio >= least else 'missed'} |")
+    if report.sgemm_fraction is not None:
+        least = scenarios.P3_MIN_SGEMM_FRACTION
+        lines.append(f"| P3: fastnn's throughput >= {least:.0%} of the sgemm rate "
+                     f"| {report.sgemm_fraction:.1%} "
+                     f"| {'met' if report.sgemm_fraction >= least else 'missed'} |")
+    return "\n".join(lines)
 
 
 def _spread(result):
@@ -129,6 +152,9 @@ def _p3_sections(report, scenarios, scenario, results, config):
     _progress("P3 sgemm throughput: np.matmul 4096x4096 float32")
     sgemm = scenarios.measure_sgemm(n=4096)
     flops = scenarios.flops_per_epoch(n, d, h, o)
+    for result in results:
+        if result.system == "fastnn":
+            report.sgemm_fraction = flops / result.per_epoch / 1e9 / sgemm
     lines = [
         "### P3 throughput",
         "",
@@ -300,6 +326,8 @@ def main(argv=None):
     for section in report.sections:
         print()
         print(section)
+    print()
+    print(_goals(report, scenarios))
 
 
 if __name__ == "__main__":

@@ -117,6 +117,17 @@ _BASE = {
 #: fit's peak memory growth at most this many MiB.
 P6_MIN_RATIO = 5.0
 P6_MAX_GROWTH_MIB = 100.0
+#: The speed goals (issue 12): ``(scenario, rival system, least rival / fastnn
+#: ratio)``; P4 compares the grid variant ``sklearn`` with ``fastnn``. P3 also
+#: has a throughput goal, :data:`P3_MIN_SGEMM_FRACTION` of the measured sgemm.
+SPEED_GOALS = (
+    ("P1", "sklearn", 30.0),
+    ("P1", "numpy", 8.0),
+    ("P3", "sklearn", 5.0),
+    ("P4", "sklearn", 10.0),
+    ("P6", "sklearn", P6_MIN_RATIO),
+)
+P3_MIN_SGEMM_FRACTION = 0.5
 SCENARIOS = tuple(_BASE)
 
 

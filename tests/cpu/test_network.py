@@ -20,7 +20,7 @@ from tests.common import compiled, make_network
 
 # Internal kernels, called from compiled code (see tests.common.compiled).
 activate = compiled(network.activate)
-activation_backward = compiled(network.activation_backward)
+hidden_delta = compiled(network.hidden_delta)
 output_activate = compiled(network.output_activate)
 forward_block = compiled(network.forward_block)
 gather_targets = compiled(network.gather_targets)
@@ -188,18 +188,26 @@ def test_activate(act, dtype):
     assert_allclose(out, expected, **TOL[dtype])
 
 
+@pytest.mark.parametrize("n_outputs", [1, 3])
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("act", ACTIVATIONS)
-def test_activation_backward(act, dtype):
+def test_hidden_delta(act, dtype, n_outputs):
     rng = np.random.default_rng(1)
     Z = rng.normal(scale=2.0, size=(7, 5))
     Z[0, :2] = [0.0, -1e-3]
-    D = rng.normal(size=Z.shape)
+    W2 = rng.normal(size=(7, n_outputs)).astype(dtype)
+    delta2 = rng.normal(size=(n_outputs, 5)).astype(dtype)
     A = naive.activation(act, Z, SLOPE).astype(dtype)
-    out = D.astype(dtype)
-    activation_backward(out, A, _net(NARROW, 1, act, False, dtype))
-    expected = D.astype(dtype) * naive.activation_derivative(act, Z, SLOPE)
-    assert_allclose(out, expected, **TOL[dtype])
+    # With several outputs the kernel reads W2 delta2 from D1T; with one it
+    # takes the product itself (and D1T's old contents must not matter).
+    D = (W2 @ delta2) if n_outputs > 1 else np.full(Z.shape, np.nan, dtype=dtype)
+    gb1 = np.full(7, np.nan, dtype=dtype)
+    hidden_delta(W2, delta2, A, D, gb1, _net(NARROW, 1, act, False, dtype))
+    expected = ((W2.astype(np.float64) @ delta2)
+                * naive.activation_derivative(act, Z, SLOPE))
+    assert D.dtype == dtype and gb1.dtype == dtype
+    assert_allclose(D, expected, **TOL[dtype])
+    assert_allclose(gb1, expected.sum(axis=1), **TOL[dtype])
 
 
 def _output_activate(Z, softmax, b=None):
