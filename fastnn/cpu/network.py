@@ -225,7 +225,7 @@ def workspace(layout, batch_size, dtype, nnz_per_row=None):
 @jit
 def activate(ZT, b, net):
     """``ZT = g(ZT + b[:, None])`` in place (the branch hoisted out of the loops)."""
-    fastmath.wide_vectors()
+    fastmath.wide_vectors(ZT)
     h, m = ZT.shape
     code, slope = net.activation, net.slope
     for j in range(h):
@@ -259,28 +259,42 @@ def hidden_delta(W2, A2T, A1T, D1T, gb1, net):
     accuracies to the sample, which a change of summation order can break
     (seen: 20 units, 90.5% against 90.0% after 5000 epochs).
     """
-    fastmath.wide_vectors()
+    fastmath.wide_vectors(D1T)
     h, m = D1T.shape
-    one = W2.shape[1] == 1
     code, slope = net.activation, net.slope
     for j in range(h):
-        # With one output: W2[j, 0] * delta2; else 1.0 * D1T[j] (exact).
-        src, q, w = (A2T, 0, W2[j, 0]) if one else (D1T, j, W2.dtype.type(1.0))
-        if code == act_ops.LOGISTIC:
+        # Two loops per activation: reading D1T through another name than the
+        # one written (a row picked at run time) made LLVM's overlap check
+        # fail, and the loop run scalar (P2's 3 outputs: +15% per epoch).
+        if W2.shape[1] == 1:
+            w = W2[j, 0]
+            if code == act_ops.LOGISTIC:
+                for r in range(m):
+                    D1T[j, r] = w * A2T[0, r] * _logistic_grad(A1T[j, r], slope)
+            elif code == act_ops.TANH:
+                for r in range(m):
+                    D1T[j, r] = w * A2T[0, r] * _tanh_grad(A1T[j, r], slope)
+            elif code == act_ops.RELU:
+                for r in range(m):
+                    D1T[j, r] = w * A2T[0, r] * _relu_grad(A1T[j, r], slope)
+            elif code == act_ops.LEAKY_RELU:
+                for r in range(m):
+                    D1T[j, r] = w * A2T[0, r] * _leaky_relu_grad(A1T[j, r], slope)
+            else:
+                for r in range(m):
+                    D1T[j, r] = w * A2T[0, r]
+        elif code == act_ops.LOGISTIC:
             for r in range(m):
-                D1T[j, r] = w * src[q, r] * _logistic_grad(A1T[j, r], slope)
+                D1T[j, r] *= _logistic_grad(A1T[j, r], slope)
         elif code == act_ops.TANH:
             for r in range(m):
-                D1T[j, r] = w * src[q, r] * _tanh_grad(A1T[j, r], slope)
+                D1T[j, r] *= _tanh_grad(A1T[j, r], slope)
         elif code == act_ops.RELU:
             for r in range(m):
-                D1T[j, r] = w * src[q, r] * _relu_grad(A1T[j, r], slope)
+                D1T[j, r] *= _relu_grad(A1T[j, r], slope)
         elif code == act_ops.LEAKY_RELU:
             for r in range(m):
-                D1T[j, r] = w * src[q, r] * _leaky_relu_grad(A1T[j, r], slope)
-        else:
-            for r in range(m):
-                D1T[j, r] = w * src[q, r]
+                D1T[j, r] *= _leaky_relu_grad(A1T[j, r], slope)
         gb1[j] = total(D1T[j])
 
 
@@ -294,7 +308,7 @@ def output_activate(ZT, b, output, scratch):
     maximum first, so any finite input gives probabilities in [0, 1] without
     overflow.
     """
-    fastmath.wide_vectors()
+    fastmath.wide_vectors(ZT)
     o, m = ZT.shape
     if output != loss_ops.SOFTMAX:
         for c in range(o):
@@ -336,7 +350,7 @@ def output_activate(ZT, b, output, scratch):
 @jit
 def _matmul_t(W, XT, ZT):
     """``ZT = W^T XT`` by hand loops, vectorised over the block's rows."""
-    fastmath.wide_vectors()
+    fastmath.wide_vectors(ZT)
     h, m = ZT.shape
     for j in range(h):
         w = W[0, j]
@@ -370,7 +384,7 @@ def _dense_first_layer(X, rows, W1, blas, xbuf, ZT):
     full speed, else its transpose (features x rows) for the hand loops, which
     vectorise over rows. (Gathering and product in one unit: one compilation.)
     """
-    fastmath.wide_vectors()
+    fastmath.wide_vectors(ZT)
     m, d = rows.shape[0], X.shape[1]
     if blas:
         XB = xbuf[: m * d].reshape((m, d))
@@ -462,7 +476,7 @@ def gather_targets(Y, sample_weight, rows, YT, sw):
     Copied once per block so that the loss and delta loops read contiguous
     memory: LLVM does not vectorise loops that gather through ``rows``.
     """
-    fastmath.wide_vectors()
+    fastmath.wide_vectors(YT)
     m = rows.shape[0]
     start = _consecutive(rows)
     if start >= 0:
@@ -490,7 +504,7 @@ def gather_targets(Y, sample_weight, rows, YT, sw):
 @jit
 def block_loss(YT, sw, A2T, net, out):
     """Weighted loss of each sample (column) of ``A2T`` into ``out``; its sum."""
-    fastmath.wide_vectors()
+    fastmath.wide_vectors(A2T)
     o, m = A2T.shape
     eps, output = net.eps, net.output
     for r in range(m):
@@ -541,7 +555,6 @@ def copy(src, dst):
 @jit_sum
 def total(a):
     """Sum of a 1-D array, vectorised (reassociated)."""
-    fastmath.wide_vectors()
     s = 0.0
     for k in range(a.shape[0]):
         s += a[k]
@@ -551,7 +564,6 @@ def total(a):
 @jit_sum
 def _outer_sum(AT, BT, G):
     """``G = AT BT^T`` by hand loops: sums over the block's rows of products."""
-    fastmath.wide_vectors()
     for k in range(AT.shape[0]):
         for j in range(BT.shape[0]):
             s = 0.0
@@ -574,7 +586,7 @@ def backward_block(YT, sw, net, theta, blas, X, rows, xbuf, A1T, A2T, D1T, grads
     :func:`gather_targets` left them. ``grads`` has the layout of ``theta``,
     then (dense ``X``) room for the first layer's gradient transposed.
     """
-    fastmath.wide_vectors()
+    fastmath.wide_vectors(A2T)
     o, m = A2T.shape
     W2 = unpack(net.layout, theta)[2]
     gW1, gb1, gW2, gb2 = unpack(net.layout, grads)
@@ -786,7 +798,6 @@ def objective(layout, theta, alpha, loss_sum, weight_sum):
 
 @jit_sum
 def _squares(a):
-    fastmath.wide_vectors()
     s = 0.0
     for k in range(a.shape[0]):
         s += a[k] * a[k]
@@ -803,7 +814,7 @@ def finish_gradient(grads, n_blocks, layout, theta, lo, hi, alpha, scale):
     negative and drops its wraparound selects, which kept them from vectorising
     (measured 2.4x slower with ``range(lo, hi)``).
     """
-    fastmath.wide_vectors()
+    fastmath.wide_vectors(grads)
     g = grads[0, lo:hi]
     for b in range(1, n_blocks):
         pb = grads[b, lo:hi]
@@ -823,7 +834,7 @@ def finish_gradient(grads, n_blocks, layout, theta, lo, hi, alpha, scale):
 @jit
 def _scale(g, theta, alpha, scale):
     """``g = (g + alpha theta) / scale``, in ``g``'s dtype (as MLP's float32)."""
-    fastmath.wide_vectors()
+    fastmath.wide_vectors(g)
     alpha, scale = g.dtype.type(alpha), g.dtype.type(scale)
     for q in range(g.shape[0]):
         g[q] = _regularised_gradient(g[q], alpha, theta[q], scale)

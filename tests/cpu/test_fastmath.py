@@ -112,3 +112,22 @@ def test_log_outside_its_domain():
     np.testing.assert_array_equal(got[:2], [-np.inf, -np.inf])
     assert np.isnan(got[2:5]).all()
     assert got[5] == np.inf
+
+
+@pytest.mark.parametrize("dtype, wide", [(np.float64, True), (np.float32, False)])
+def test_wide_vectors_marks_float64_kernels_only(dtype, wide):
+    # A kernel that calls it carries LLVM's prefer-vector-width=512 attribute
+    # when compiled for float64 arrays (8 lanes of 512 bits), not for float32
+    # ones (8 lanes of 256 bits already), and the kernel still computes.
+    @numba.njit(fastmath=FASTMATH, error_model="numpy")
+    def kernel(x, out):
+        fastmath.wide_vectors(x)
+        for i in range(x.shape[0]):
+            out[i] = fastmath.tanh(x[i])
+
+    x = np.linspace(-3, 3, 101).astype(dtype)
+    out = np.empty_like(x)
+    kernel(x, out)
+    np.testing.assert_allclose(out, np.tanh(x), rtol=1e-6)
+    ir = kernel.inspect_llvm(kernel.signatures[0])
+    assert ('"prefer-vector-width"="512"' in ir) == wide
