@@ -217,9 +217,8 @@ def workspace(layout, batch_size, dtype, nnz_per_row=None):
 
 # The elementwise kernels index their 2-D arrays as ``A[j, r]`` rather than
 # through row views (``a = A[j]``): each view costs an atomic reference-count
-# increment and decrement, which the fused tiles of :mod:`fastnn.cpu.fused`
-# would pay per tile and unit (measured: 168 such calls in one tile loop, 40%
-# of P1's epoch).
+# increment and decrement (a tiled variant of these loops, measured and left
+# out, made 168 such calls per tile loop).
 
 
 @jit
