@@ -30,6 +30,16 @@ from .ops import schedules
 from .ops.bundles import Data, Network, Params, Solver, row_indices
 from .ops.layout import Layout
 
+#: Fitted attributes renamed since a release, ``{old name: new name}``, in the
+#: order of the renames (a chain a -> b -> c migrates in one load): a model saved
+#: under an old name loads with the new one (``__setstate__``). To rename a
+#: fitted attribute, add an entry with the release that renamed it, e.g.
+#: ``"_optimizer": "_optimizer_state",  # 0.2.0``, and keep the fixtures of
+#: every release loading (``tests/fixtures/persistence``,
+#: ``tests/test_persistence.py``); never remove an entry. A change of an
+#: attribute's value or type needs its own step in ``__setstate__``.
+RENAMED_ATTRIBUTES: dict[str, str] = {}
+
 
 class BaseShallowNN(_callbacks.CallbackSupportMixin, BaseEstimator):
     """Fit flow of a one-hidden-layer network; see :class:`ShallowNNClassifier`.
@@ -74,6 +84,25 @@ class BaseShallowNN(_callbacks.CallbackSupportMixin, BaseEstimator):
         "init": [StrOptions({"glorot", "normal"})],
         "device": [StrOptions({"cpu", "cuda", "auto"})],
     }
+
+    def __getstate__(self):
+        """scikit-learn's state, with the fastnn release that saved it."""
+        from . import __version__  # not at import time: fastnn is importing us
+
+        return dict(super().__getstate__(), _fastnn_version=__version__)
+
+    def __setstate__(self, state):
+        """Load a state of this or an earlier release (``RENAMED_ATTRIBUTES``).
+
+        States without ``_fastnn_version`` are of 0.1.0. scikit-learn's own
+        ``__setstate__`` runs last; its ``InconsistentVersionWarning`` concerns
+        scikit-learn's classes only (a classifier's label binarizer).
+        """
+        state.pop("_fastnn_version", None)  # no migration depends on it yet
+        for old, new in RENAMED_ATTRIBUTES.items():
+            if old in state:
+                state[new] = state.pop(old)
+        super().__setstate__(state)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
