@@ -140,6 +140,11 @@ def interrupt_fit(script, after_s=1.0):
     import sys
     import time
 
+    # Python's own Ctrl-C handling in the child whatever the parent's: a shell
+    # starts a background job (`pytest ... &`) with SIGINT ignored, children
+    # inherit that, and Python then installs no KeyboardInterrupt handler.
+    script = ("import signal\n"
+              "signal.signal(signal.SIGINT, signal.default_int_handler)\n" + script)
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     try:
