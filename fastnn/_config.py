@@ -20,6 +20,8 @@ import numba
 import numba.extending
 from numba.core import config as _numba_config
 
+from ._numba_cache import guard
+
 FASTMATH = {"nsz", "contract"}
 SUM_FASTMATH = FASTMATH | {"reassoc"}
 _OPTIONS = {"fastmath": FASTMATH, "error_model": "numpy"}
@@ -80,25 +82,30 @@ def _choose_cache():
 CACHE = _choose_cache()
 
 
+def _cached_njit(func, **options):
+    """``numba.njit(cache=True, **options)``, reading the cache through
+    :class:`fastnn._numba_cache.GuardedCache` (a damaged file is a miss)."""
+    dispatcher = numba.njit(**options)(func)
+    return guard(dispatcher) if CACHE else dispatcher
+
+
 def jit(func):
     """Compile a kernel for the CPU, called by other kernels only.
 
     Cached, our fastmath flags, and no CPython wrapper: Python cannot call it
     (numba crashes if it does; tests go through ``tests.common.compiled``).
     """
-    return numba.njit(**_OPTIONS, **_INTERNAL, cache=CACHE)(func)
+    return _cached_njit(func, **_OPTIONS, **_INTERNAL)
 
 
 def entry(func):
     """Compile a kernel that Python calls: like :func:`jit`, GIL released."""
-    return numba.njit(**_OPTIONS, cache=CACHE, nogil=True)(func)
+    return _cached_njit(func, **_OPTIONS, nogil=True)
 
 
 def jit_sum(func):
     """Compile a summation kernel: like :func:`jit`, with reassociation allowed."""
-    return numba.njit(
-        **{**_OPTIONS, "fastmath": SUM_FASTMATH}, **_INTERNAL, cache=CACHE
-    )(func)
+    return _cached_njit(func, **{**_OPTIONS, "fastmath": SUM_FASTMATH}, **_INTERNAL)
 
 
 def scalar(func):
@@ -108,7 +115,7 @@ def scalar(func):
     every call site, seconds of compilation in all); LLVM inlines these small
     functions into the loops that call them and vectorises those loops anyway.
     """
-    return numba.njit(**_OPTIONS, **_INTERNAL, cache=CACHE)(func)
+    return _cached_njit(func, **_OPTIONS, **_INTERNAL)
 
 
 def inline(func):
@@ -142,7 +149,7 @@ def pjit(func):
 
     Python calls these too (prediction), so they keep their wrapper.
     """
-    return numba.njit(**_OPTIONS, cache=CACHE, nogil=True, parallel=True)(func)
+    return _cached_njit(func, **_OPTIONS, nogil=True, parallel=True)
 
 
 def specialise(func, **names):

@@ -1,0 +1,115 @@
+"""Numba's on-disk cache, read so that a damaged file costs a recompile, not a crash.
+
+Numba 0.68 unpickles a cache index or data file without a guard: a file that a
+full disk, a copy cut short or a network file system left truncated, empty or
+garbled raises ``EOFError`` or ``UnpicklingError`` from every later call that
+compiles, until someone deletes the file by hand (numba#10434). Every fastnn
+kernel reads its cache through :class:`GuardedCache` instead, which treats such
+a file as a cache miss: one :class:`DamagedCacheWarning` per process, the kernel
+compiles, and numba's own (atomic) save rewrites the file, so the next process
+loads it silently again. A cache that cannot be written is likewise reported
+once and the kernel runs from memory.
+"""
+
+import os
+import sys
+import warnings
+
+import numba
+import sklearn
+from numba.core.caching import FunctionCache, IndexDataCacheFile
+
+
+class DamagedCacheWarning(RuntimeWarning):
+    """A file of the Numba cache could not be read or written; fastnn compiled."""
+
+
+_reported = set()
+_INSIDE = tuple(os.path.dirname(m.__file__) + os.sep
+                for m in (sys.modules[__package__], numba, sklearn))
+
+
+def _caller_level():
+    """The ``stacklevel`` of the first frame outside fastnn, numba and
+    scikit-learn (the user's call that compiled), so that the warning points
+    there; the outermost frame if all are inside."""
+    frame, level = sys._getframe(2), 2
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(_INSIDE):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def _report(what, path, exc):
+    """Warn once per process and directory; the rest is known from the first."""
+    directory = os.path.dirname(path)
+    if (what, directory) in _reported:
+        return
+    _reported.add((what, directory))
+    if what == "read":
+        happened = ("has a damaged or unreadable file", "compile again and "
+                    "their cache files are rewritten")
+    else:
+        happened = ("cannot be written", "run from memory and compile again "
+                    "in the next process")
+    warnings.warn(
+        f"fastnn: the Numba cache in {directory!r} {happened[0]} "
+        f"({os.path.basename(path)}: {type(exc).__name__}: {exc}). The kernels "
+        f"concerned {happened[1]}. If this recurs, delete that directory or "
+        "point NUMBA_CACHE_DIR at another one.",
+        DamagedCacheWarning,
+        stacklevel=_caller_level(),
+    )
+
+
+class _GuardedIndexDataCacheFile(IndexDataCacheFile):
+    """Numba's index and data files, an unreadable one read as empty."""
+
+    def _load_index(self):
+        # numba reads the index on saves too: an empty one lets the save write
+        # a fresh index over the damaged file.
+        try:
+            return super()._load_index()
+        except Exception as exc:
+            _report("read", self._index_path, exc)
+            return {}
+
+    def _load_data(self, name):
+        try:
+            return super()._load_data(name)
+        except FileNotFoundError:
+            raise  # removed by another process meanwhile: numba's own miss
+        except Exception as exc:
+            _report("read", self._data_path(name), exc)
+            return None
+
+
+class GuardedCache(FunctionCache):
+    """Numba's per-function cache, with damaged files read as misses."""
+
+    def __init__(self, py_func):
+        super().__init__(py_func)
+        self._cache_file = _GuardedIndexDataCacheFile(
+            cache_path=self._cache_file._cache_path,
+            filename_base=self._impl.filename_base,
+            source_stamp=self._cache_file._source_stamp,
+        )
+
+    def _load_overload(self, sig, target_context):
+        try:
+            return super()._load_overload(sig, target_context)
+        except Exception as exc:  # data that unpickles but does not rebuild
+            _report("read", self._cache_file._index_path, exc)
+            return None
+
+    def _save_overload(self, sig, data):
+        try:
+            super()._save_overload(sig, data)
+        except OSError as exc:
+            _report("write", self._cache_file._index_path, exc)
+
+
+def guard(dispatcher):
+    """Have ``dispatcher`` (``numba.njit(cache=False)``) cache through
+    :class:`GuardedCache`, where numba's ``cache=True`` would use its own."""
+    dispatcher._cache = GuardedCache(dispatcher.py_func)
+    return dispatcher
