@@ -8,11 +8,13 @@ with ``hidden_layer_sizes=(n_hidden,)``.
 from . import onnx
 from ._classifier import ShallowNNClassifier
 from ._compile import precompile
+from ._numba_cache import DamagedCacheWarning
 from ._plot import LossCurveDisplay
 from ._regressor import ShallowNNRegressor
 from .datasets import make_flower
 
 __all__ = [
+    "DamagedCacheWarning",
     "LossCurveDisplay",
     "ShallowNNClassifier",
     "ShallowNNRegressor",

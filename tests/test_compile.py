@@ -13,7 +13,9 @@ import warnings
 import numpy as np
 from fastnn import ShallowNNClassifier, ShallowNNRegressor, make_flower
 from fastnn.cpu import network, training
+from fastnn import DamagedCacheWarning
 warnings.simplefilter("ignore")
+warnings.simplefilter("default", DamagedCacheWarning)
 X, y = make_flower()
 rng = np.random.RandomState(0)
 X32 = rng.randn(4000, 20).astype(np.float32)
@@ -35,10 +37,11 @@ print("COMPILED", compiled)
 """
 
 
-def _python(code, cache):
+def _python(code, cache, stderr=False):
     env = {**os.environ, "NUMBA_CACHE_DIR": str(cache)}
-    return subprocess.run([sys.executable, "-c", code], capture_output=True,
-                          text=True, check=True, timeout=900, env=env).stdout
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                          text=True, check=True, timeout=900, env=env)
+    return (done.stdout, done.stderr) if stderr else done.stdout
 
 
 def test_compile_command_bakes_every_kernel_a_fit_needs(tmp_path):
@@ -55,6 +58,17 @@ def test_compile_command_bakes_every_kernel_a_fit_needs(tmp_path):
     # L-BFGS, in a new process: everything loads from the cache, nothing compiles.
     fits = _python(_FITS.format(v=False), tmp_path)
     assert "COMPILED 0" in fits
+    # The baked cache damaged (an image layer or a copy cut short): the fits
+    # compile what they cannot read, say so once, and rewrite it for the next.
+    for index in tmp_path.rglob("training.train_epochs-*.nbi"):
+        index.write_bytes(index.read_bytes()[:40])
+    out, err = _python(_FITS.format(v=False), tmp_path, stderr=True)
+    assert "COMPILED 0" not in out
+    assert err.count("DamagedCacheWarning") == 1
+    assert "UnpicklingError" in err
+    out, err = _python(_FITS.format(v=False), tmp_path, stderr=True)
+    assert "COMPILED 0" in out
+    assert "DamagedCacheWarning" not in err
 
 
 def test_verbose_fit_says_when_it_compiles(tmp_path):
