@@ -60,10 +60,14 @@ class CPUBackend:
             val = Validation(setup.val_rows, out, setup.trivial_score)
         sample_idx = np.arange(n_train, dtype=train_rows.dtype)
 
+        def draw(n_epochs):
+            return shuffled_orders(setup.random_state, sample_idx, train_rows,
+                                   n_epochs)
+
         def run_chunk(chunk):
             if setup.shuffle:
-                orders = shuffled_orders(setup.random_state, sample_idx, train_rows,
-                                         chunk)
+                start = setup.random_state.get_state(), sample_idx.copy()
+                orders = draw(chunk)
                 chunk = orders.shape[0]
             else:
                 orders = train_rows[np.newaxis, :]
@@ -75,6 +79,9 @@ class CPUBackend:
                         network.update_parallelism(net.layout, n_threads))
                 announce(training.train_epochs, args)
                 done, status = training.train_epochs(*args)
+            if setup.shuffle and done < chunk:
+                sample_idx[:] = start[1]
+                _rewind(setup.random_state, start[0], draw, done)
             return done, status, curves
 
         yield Run(run_chunk, params.theta.copy)
@@ -110,6 +117,18 @@ class CPUBackend:
                                            network.nnz_per_row(X))
             network.predict_proba(X, net, theta, out, parallel)
         return out
+
+
+def _rewind(random_state, start, draw, done):
+    """Put ``random_state`` back to ``start``, then make ``done`` epochs' draws.
+
+    A backend draws a chunk's shuffles ahead, and how many epochs a chunk holds
+    depends on timing; a fit that stops within a chunk then leaves the generator
+    where MLP's is (one draw per epoch run), not where the timing left it.
+    """
+    random_state.set_state(start)
+    if done:
+        draw(done)
 
 
 def _kernel_input(X):
@@ -169,13 +188,18 @@ class CUDABackend:
             val = Validation(put(setup.val_rows), None, setup.trivial_score)
         train_rows = put(setup.train_rows)
 
+        def draw(n_epochs):
+            return gpu_training.feistel_keys(setup.random_state, n_epochs)
+
         def run_chunk(chunk):
-            keys = (gpu_training.feistel_keys(setup.random_state, chunk)
-                    if setup.shuffle else np.empty((0, 4), dtype=np.int64))
+            start = setup.random_state.get_state()
+            keys = draw(chunk) if setup.shuffle else np.empty((0, 4), dtype=np.int64)
             curves = Curves.empty(chunk)
             visits = gpu_training.Visits(train_rows, put(keys))
             done, status = gpu_training.train_epochs(data, visits, net, solver,
                                                      device, work, val, curves)
+            if setup.shuffle and done < chunk:
+                _rewind(setup.random_state, start, draw, done)
             return done, status, curves
 
         try:

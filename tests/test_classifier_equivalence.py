@@ -272,3 +272,29 @@ def test_integer_input_trains_in_float64():
     ours, mlp = _fit_both(Xi, y, n_hidden=4, max_iter=5, random_state=0)
     assert ours.coefs_[0].dtype == np.float64
     assert_same_fit(ours, mlp)
+
+
+
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_shared_generator_left_as_mlp_leaves_it(early_stopping):
+    """A fit that stops within a chunk of epochs (whose shuffles were drawn
+    ahead, as many as the timing asked for) leaves a shared generator where
+    MLP's one draw per epoch leaves it, so the next fit draws the same."""
+    X, y = DATA["multiclass"]
+    params = dict(n_hidden=8, solver="sgd", max_iter=500, tol=1e-3,
+                  early_stopping=early_stopping)
+    ours_rng, mlp_rng = np.random.RandomState(0), np.random.RandomState(0)
+    for _ in range(2):
+        ours, mlp = (
+            ShallowNNClassifier(**params, random_state=ours_rng),
+            MLPClassifier(**mlp_params({**params, "random_state": mlp_rng},
+                                       X.shape[0])),
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            ours.fit(X, y)
+            mlp.fit(X, y)
+        assert 5 < ours.n_iter_ < params["max_iter"]
+        assert_same_fit(ours, mlp)
+        for a, b in zip(ours_rng.get_state(), mlp_rng.get_state(), strict=True):
+            assert_array_equal(a, b)
