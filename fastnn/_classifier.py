@@ -16,7 +16,6 @@ from typing import ClassVar
 import numpy as np
 from sklearn.base import ClassifierMixin, _fit_context
 from sklearn.preprocessing import LabelBinarizer
-from sklearn.utils import compute_sample_weight
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import (
@@ -263,12 +262,7 @@ class ShallowNNClassifier(ClassifierMixin, BaseShallowNN):
 
     def _sample_weight(self, sample_weight, X, y):
         """``sample_weight`` times the weights of ``class_weight``."""
-        sw = check_sample_weight(sample_weight, X)
-        if self.class_weight is None:
-            return sw
-        # compute_sample_weight is float64: back to X's dtype, as the kernels take.
-        return np.ascontiguousarray(sw * compute_sample_weight(self.class_weight, y),
-                                    dtype=sw.dtype)
+        return check_sample_weight(sample_weight, X, self.class_weight, y)
 
     def _out_activation(self):
         """Softmax for multiclass targets; one logistic per output otherwise."""

@@ -26,6 +26,13 @@ CHUNK_SECONDS = 0.1
 MAX_ORDER_ENTRIES = 1 << 22
 
 
+#: MLPClassifier's error when a fit ends with non-finite weights; fastnn's
+#: errors of that kind start with it.
+NONFINITE_WEIGHTS = (
+    "Solver produced non-finite parameter weights. The input data may contain "
+    "large values and need to be preprocessed."
+)
+
 #: :func:`train`'s status when a callback stopped the fit (never a kernel's).
 STOPPED_BY_CALLBACK = -1
 
@@ -182,11 +189,14 @@ def report_end(est, status, incremental):
 
 def _diverged(est):
     if not est.loss_curve_:
+        # MLP's sentence (its fits end with it when the weights are non-finite),
+        # then why fastnn stops here: no epoch had finite weights to keep.
         raise ValueError(
-            "Solver produced non-finite parameter weights or loss in the first "
-            "epoch. The input data may contain large values and need to be "
-            f"preprocessed, or learning_rate_init={est.learning_rate_init} is "
-            "too large."
+            f"{NONFINITE_WEIGHTS} The loss or the weights became non-finite in "
+            "the first epoch, so no finite weights could be kept: scale the "
+            "inputs (and a regressor's targets), lower learning_rate_init (now "
+            f"{est.learning_rate_init}), or make sure that no mini-batch has "
+            "sample weights summing to zero."
         )
     warnings.warn(
         f"Training diverged at epoch {est.n_iter_ + 1}: the loss or the weights "

@@ -4,6 +4,8 @@ import warnings
 
 import numpy as np
 
+from ._epochs import NONFINITE_WEIGHTS
+
 
 def fit_lbfgs(est, loss_grad, theta, callbacks=None):
     """Minimise ``loss_grad`` from ``theta`` (in place); set ``n_iter_``, ``loss_``.
@@ -60,7 +62,4 @@ def fit_lbfgs(est, loss_grad, theta, callbacks=None):
     est.loss_ = float(res.fun)
     theta[:] = res.x
     if not np.isfinite(theta).all():
-        raise ValueError(
-            "Solver produced non-finite parameter weights. The input data may "
-            "contain large values and need to be preprocessed."
-        )
+        raise ValueError(NONFINITE_WEIGHTS)

@@ -11,6 +11,7 @@ never densified.
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import is_classifier
+from sklearn.utils import compute_sample_weight
 from sklearn.utils.validation import (
     _check_sample_weight,
     _check_y,
@@ -116,8 +117,38 @@ def check_device_X(estimator, X, y=None, reset=True):
     return X, _as_1d(y)
 
 
-def check_sample_weight(sample_weight, X):
-    """``sample_weight`` validated against ``X`` (host or GPU), in ``X``'s dtype."""
+def check_sample_weight(sample_weight, X, class_weight=None, y=None):
+    """``sample_weight`` validated against ``X`` (host or GPU), in ``X``'s dtype.
+
+    With ``class_weight``, times the weights it gives the labels ``y``. The
+    weights the kernels get must not all be zero (scikit-learn's rule, checked
+    on the product and in ``X``'s dtype too, where tiny weights underflow) nor
+    sum to zero: every loss is divided by their sum, where MLP fails with
+    NumPy's ZeroDivisionError, whose words this ``ValueError`` starts with.
+    """
     X = _device.host_like(X)
-    sw = _check_sample_weight(sample_weight, X, dtype=X.dtype)
-    return np.ascontiguousarray(sw, dtype=X.dtype)
+    sw = _check_sample_weight(sample_weight, X, dtype=np.float64)
+    if class_weight is not None:
+        sw = sw * compute_sample_weight(class_weight, y)
+        if not sw.any():
+            raise ValueError(
+                f"{_ALL_ZERO} class_weight gives weight 0 to every sample with "
+                "a non-zero sample_weight."
+            )
+    sw = np.ascontiguousarray(sw, dtype=X.dtype)
+    if not sw.any():
+        raise ValueError(
+            f"{_ALL_ZERO} Every weight is 0 in {X.dtype}, the dtype this fit "
+            "trains in (that of X): scale the weights up."
+        )
+    if np.sum(sw, dtype=np.float64) == 0:
+        raise ValueError(
+            "Weights sum to zero, can't be normalized. The loss is a mean "
+            "weighted by sample_weight (times the weights of class_weight), "
+            "so the weights must not sum to zero."
+        )
+    return sw
+
+
+#: scikit-learn's words (``_check_sample_weight``) for all-zero weights.
+_ALL_ZERO = "Sample weights must contain at least one non-zero number."
