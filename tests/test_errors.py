@@ -374,8 +374,11 @@ def _mlp_words(message):
 def _sorted_sets(message):
     """``message`` with the items of each ``{...}`` sorted: scikit-learn lists
     a parameter's options in its set's iteration order, which depends on how
-    the set was built and on the process's string hashes (``learning_rate``'s
-    options come in another order in fastnn than in MLP, in some processes)."""
+    the set was built and on the string hashes of the process, or of the one
+    that compiled the module: CPython stores a set literal of constants as a
+    frozenset in the ``.pyc``. The same names in MLP's literal and fastnn's
+    ``learning_rate`` options come out in different orders under some
+    ``PYTHONHASHSEED`` values whatever fastnn writes; sorted, they agree."""
     return re.sub(r"\{([^{}]*)\}",
                   lambda m: "{" + ", ".join(sorted(m[1].split(", "))) + "}",
                   message)
