@@ -5,10 +5,10 @@ full disk, a copy cut short or a network file system left truncated, empty or
 garbled raises ``EOFError`` or ``UnpicklingError`` from every later call that
 compiles, until someone deletes the file by hand (numba#10434). Every fastnn
 kernel reads its cache through :class:`GuardedCache` instead, which treats such
-a file as a cache miss: one :class:`DamagedCacheWarning` per process, the kernel
-compiles, and numba's own (atomic) save rewrites the file, so the next process
-loads it silently again. A cache that cannot be written is likewise reported
-once and the kernel runs from memory.
+a file as a cache miss: one :class:`DamagedCacheWarning` per process and
+directory, the kernel compiles, and numba's own (atomic) save rewrites the
+file, so the next process loads it silently again. A cache that cannot be
+written is likewise reported once and the kernel runs from memory.
 """
 
 import os
