@@ -20,8 +20,8 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 
 from . import _backends, _callbacks, _early_stopping, _epochs, _initialization
-from ._compile import will_compile
 from ._lbfgs import fit_lbfgs
+from ._numba_cache import will_compile
 from ._validation import check_sample_weight
 from .ops import activations as act_ops
 from .ops import losses as loss_ops

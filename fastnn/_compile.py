@@ -4,7 +4,7 @@ Numba compiles a kernel the first time it meets an argument-type signature and
 keeps the machine code in its on-disk cache (``NUMBA_CACHE_DIR``, else the
 package's ``__pycache__``). :func:`precompile` walks every signature that a fit
 or predict can need, so that an image or a cluster bootstrap can bake the cache
-once; :func:`will_compile` lets a verbose fit say that it is about to compile.
+once (:func:`fastnn._numba_cache.will_compile` tells whether a call compiles).
 """
 
 import itertools
@@ -30,24 +30,6 @@ from .ops.layout import Layout
 
 #: Float dtypes a fit trains in.
 DTYPES = (np.float64, np.float32)
-
-
-def will_compile(dispatcher, args):
-    """Whether calling ``dispatcher(*args)`` compiles (neither loaded nor cached).
-
-    A cached signature is loaded here, as numba would load it on the call.
-    """
-    try:
-        sig = tuple(numba.typeof(a) for a in args)
-        if sig in dispatcher.overloads:
-            return False
-        cache = getattr(dispatcher, "_cache", None)
-        if cache is None:
-            return True
-        # numba's own lookup (Dispatcher.compile): a hit here is a hit on the call.
-        return cache.load_overload(sig, dispatcher.targetctx) is None
-    except Exception:  # pragma: no cover - numba internals moved: stay silent
-        return False
 
 
 def _tiny_problem(dtype):

@@ -113,3 +113,21 @@ def guard(dispatcher):
     :class:`GuardedCache`, where numba's ``cache=True`` would use its own."""
     dispatcher._cache = GuardedCache(dispatcher.py_func)
     return dispatcher
+
+
+def will_compile(dispatcher, args):
+    """Whether calling ``dispatcher(*args)`` compiles (neither loaded nor cached).
+
+    A cached signature is loaded here, as numba would load it on the call.
+    """
+    try:
+        sig = tuple(numba.typeof(a) for a in args)
+        if sig in dispatcher.overloads:
+            return False
+        cache = getattr(dispatcher, "_cache", None)
+        if cache is None:
+            return True
+        # numba's own lookup (Dispatcher.compile): a hit here is a hit on the call.
+        return cache.load_overload(sig, dispatcher.targetctx) is None
+    except Exception:  # pragma: no cover - numba internals moved: stay silent
+        return False

@@ -36,6 +36,7 @@ from numba import prange
 from numba.core import types
 
 from .._config import by_type, entry, inline, jit, jit_sum, pjit, scalar, specialise
+from .._numba_cache import will_compile
 from ..ops import activations as act_ops
 from ..ops import layout as layout_ops
 from ..ops import losses as loss_ops
@@ -752,6 +753,12 @@ def block_pass(data, rows, net, theta, work, out, parallel):
 
 #: Most rows :func:`predict_proba` runs through one workspace at a time.
 PREDICT_ROWS = 1 << 14
+#: Work (rows x hidden units x (features + 8), as :func:`parallel_pays` counts
+#: it) from which a prediction compiles the parallel block driver when neither
+#: this process nor the cache has it: below it, running the blocks in turn
+#: costs less than the driver's seconds of compilation (measured: 6.3 s for the
+#: first predict of 2000 rows after a fit whose batches ran serially).
+PREDICT_COMPILE_MIN_WORK = 1 << 36
 
 
 def predict_proba(X, net, theta, out, parallel):
@@ -760,7 +767,9 @@ def predict_proba(X, net, theta, out, parallel):
     Calls the block kernels of training, with its argument types (unused targets
     and weights included), from Python: predicting after a fit compiles nothing
     new. ``X`` is an array or a :class:`CSR` bundle; ``parallel`` as in
-    :func:`block_pass`.
+    :func:`block_pass`, used only where the parallel driver is compiled or
+    cached already or the work reaches :data:`PREDICT_COMPILE_MIN_WORK` (rows
+    need no sums across blocks: the result is the same either way).
     """
     n, d = X.shape
     h = net.layout.n_hidden
@@ -771,6 +780,9 @@ def predict_proba(X, net, theta, out, parallel):
                 np.empty(0, dtype=X.dtype))
     work = workspace(net.layout, chunk, X.dtype, nnz)
     block_rows = work.weights.shape[1] // ROW_SLOTS
+    if parallel is not None and n * h * (d + 8) < PREDICT_COMPILE_MIN_WORK:
+        driver_args = (1, data, rows, net, theta, work, out)
+        parallel = None if will_compile(blocks_in_parallel, driver_args) else parallel
     for start in range(0, n, chunk):
         block = rows[start : start + chunk]
         n_blocks = -(-block.shape[0] // block_rows)

@@ -491,7 +491,9 @@ def test_loss_grad_saturated_outputs(kind, dtype):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("act", ACTIVATIONS)
 @pytest.mark.parametrize("kind", KINDS)
-def test_predict_proba(kind, act, dtype, shape, n, blas, parallel):
+def test_predict_proba(kind, act, dtype, shape, n, blas, parallel, monkeypatch):
+    # Threads whenever asked, compiled or not (the parallel driver is under test).
+    monkeypatch.setattr(network, "PREDICT_COMPILE_MIN_WORK", 0)
     assert network.use_blas(*shape) == blas
     X, _, _, theta = _problem(kind, n, dtype, shape=shape)
     o = _n_outputs(kind)
@@ -694,8 +696,11 @@ def test_predict_proba_after_training_compiles_no_new_block_kernel(tmp_path, dty
     """A serial fit compiles the block kernel once; predicting, the other trainer
     and the parallel driver (around the same block kernel) add none."""
     second = "train_epochs" if first == "loss_grad" else "loss_grad"
-    steps = [(first, None), ("predict", None), (second, None), ("predict", None),
-             (first, 2), ("predict", 2), (second, 2), ("predict", 2)]
+    # ("predict", 2) before any parallel fit: threads would pay for its rows, but
+    # not for compiling their driver (PREDICT_COMPILE_MIN_WORK): it runs serially.
+    steps = [(first, None), ("predict", None), ("predict", 2), (second, None),
+             ("predict", None), (first, 2), ("predict", 2), (second, 2),
+             ("predict", 2)]
     path = tmp_path / "predicted.npz"
     counts = _in_fresh_process(
         _PREDICT_AFTER_FIT, np.dtype(dtype).name, path, SLOPE, json.dumps(steps),
@@ -707,9 +712,9 @@ def test_predict_proba_after_training_compiles_no_new_block_kernel(tmp_path, dty
     assert block_kernels == [block_kernels[0]] * len(steps), (steps, counts)
     # Serial steps never compile the parallel driver; the first parallel fit does,
     # and nothing after it compiles another.
-    assert drivers[:4] == [0] * 4, (steps, counts)
-    assert drivers[4] >= 1
-    assert drivers[4:] == [drivers[4]] * 4, (steps, counts)
+    assert drivers[:5] == [0] * 5, (steps, counts)
+    assert drivers[5] >= 1
+    assert drivers[5:] == [drivers[5]] * 4, (steps, counts)
     saved = np.load(path)
     assert saved["out"].dtype == dtype
     expected = naive.forward(*_as64(saved["X"], saved["theta"]), 64, 3, "relu", SLOPE,
@@ -717,9 +722,26 @@ def test_predict_proba_after_training_compiles_no_new_block_kernel(tmp_path, dty
     assert_allclose(saved["out"], expected, **TOL[dtype])
 
 
+@pytest.mark.parametrize("shape", [LOOPS_PARALLEL, WIDE])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_predict_proba_same_on_threads_or_not(dtype, shape, monkeypatch):
+    """Whether a prediction runs its blocks on threads or in turn (when their
+    driver would have to compile) changes nothing in the result: no sums
+    across blocks."""
+    monkeypatch.setattr(network, "PREDICT_COMPILE_MIN_WORK", 0)
+    X, _, _, theta = _problem("multiclass", 2500, dtype, shape=shape)
+    net = _net(shape, 3, "tanh", True, dtype)
+    outs = [np.full((2500, 3), np.nan, dtype=dtype) for _ in range(2)]
+    for out, parallel in zip(outs, (2, None), strict=True):
+        network.predict_proba(X, net, theta, out, parallel)
+    assert network.blocks_in_parallel.signatures
+    assert_array_equal(outs[0], outs[1])
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("parallel", [None, 2], ids=["serial", "parallel"])
-def test_predict_proba_leaves_its_inputs_unchanged(dtype, parallel):
+def test_predict_proba_leaves_its_inputs_unchanged(dtype, parallel, monkeypatch):
+    monkeypatch.setattr(network, "PREDICT_COMPILE_MIN_WORK", 0)
     """Only ``out`` is written: X and theta stay as they are."""
     X, _, _, theta = _problem("multiclass", 1000, dtype, shape=WIDE)
     net = _net(WIDE, 3, "tanh", True, dtype)
