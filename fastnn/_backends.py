@@ -192,8 +192,11 @@ class CUDABackend:
             return gpu_training.feistel_keys(setup.random_state, n_epochs)
 
         def run_chunk(chunk):
-            start = setup.random_state.get_state()
-            keys = draw(chunk) if setup.shuffle else np.empty((0, 4), dtype=np.int64)
+            if setup.shuffle:
+                start = setup.random_state.get_state()
+                keys = draw(chunk)
+            else:
+                keys = np.empty((0, 4), dtype=np.int64)
             curves = Curves.empty(chunk)
             visits = gpu_training.Visits(train_rows, put(keys))
             done, status = gpu_training.train_epochs(data, visits, net, solver,

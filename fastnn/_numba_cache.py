@@ -101,6 +101,11 @@ class GuardedCache(FunctionCache):
             _report("read", self._cache_file._index_path, exc)
             return None
 
+    def has(self, sig, target_context):
+        """Whether the index lists ``sig`` for this machine (nothing is loaded)."""
+        key = self._index_key(sig, target_context.codegen())
+        return key in self._cache_file._load_index()
+
     def _save_overload(self, sig, data):
         try:
             super()._save_overload(sig, data)
@@ -118,16 +123,15 @@ def guard(dispatcher):
 def will_compile(dispatcher, args):
     """Whether calling ``dispatcher(*args)`` compiles (neither loaded nor cached).
 
-    A cached signature is loaded here, as numba would load it on the call.
+    A cached signature is only looked up in the cache's index, not loaded: the
+    call loads it, once (a damaged data file then compiles after all).
     """
     try:
         sig = tuple(numba.typeof(a) for a in args)
         if sig in dispatcher.overloads:
             return False
-        cache = getattr(dispatcher, "_cache", None)
-        if cache is None:
-            return True
-        # numba's own lookup (Dispatcher.compile): a hit here is a hit on the call.
-        return cache.load_overload(sig, dispatcher.targetctx) is None
+        cache = dispatcher._cache
+        return not (isinstance(cache, GuardedCache)
+                    and cache.has(sig, dispatcher.targetctx))
     except Exception:  # pragma: no cover - numba internals moved: stay silent
         return False
