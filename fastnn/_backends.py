@@ -57,8 +57,13 @@ class CPUBackend:
         val = None
         if setup.val_rows.shape[0]:
             out = np.empty(data.Y.shape, dtype=data.X.dtype)
-            val = Validation(setup.val_rows, out, setup.trivial_score)
+            # One rows dtype: the block kernel is called by address, for one
+            # signature (fastnn.cpu.calls).
+            val = Validation(setup.val_rows.astype(train_rows.dtype, copy=False),
+                             out, setup.trivial_score)
         sample_idx = np.arange(n_train, dtype=train_rows.dtype)
+        block_args = (data, train_rows, net, params.theta, work)
+        block = None
 
         def draw(n_epochs):
             return shuffled_orders(setup.random_state, sample_idx, train_rows,
@@ -71,13 +76,18 @@ class CPUBackend:
                 chunk = orders.shape[0]
             else:
                 orders = train_rows[np.newaxis, :]
+            nonlocal block
             curves = Curves.empty(chunk)
             with threads.parallel_section(blas) as n_threads:
-                args = (data, orders, net, solver, params, work, val, curves,
+                args = [data, orders, net, solver, params, work, val, curves,
                         network.parallelism(net.layout, solver.batch_size,
                                             n_threads, nnz),
-                        network.update_parallelism(net.layout, n_threads))
-                announce(training.train_epochs, args)
+                        network.update_parallelism(net.layout, n_threads), 0]
+                if block is None:
+                    announce((network.block_task, network.block_args(*block_args)),
+                             (training.train_epochs, args))
+                    block = network.block_kernel(*block_args)
+                args[-1] = block
                 done, status = training.train_epochs(*args)
             if setup.shuffle and done < chunk:
                 sample_idx[:] = start[1]
@@ -95,13 +105,20 @@ class CPUBackend:
         blas = network.use_blas(X.shape[1], net.layout.n_hidden)
         work = network.workspace(net.layout, X.shape[0], X.dtype, nnz)
         grad = np.empty(net.layout.size, dtype=X.dtype)
+        block = None
 
         def loss_grad(theta):
+            nonlocal block
             with threads.parallel_section(blas) as n_threads:
                 parallel = network.parallelism(net.layout, X.shape[0], n_threads,
                                                nnz)
-                args = (data, rows, net, theta, alpha, work, grad, parallel)
-                announce(network.loss_grad, args)
+                args = [data, rows, net, theta, alpha, work, grad, parallel, 0]
+                if block is None:
+                    block_args = (data, rows, net, theta, work)
+                    announce((network.block_task, network.block_args(*block_args)),
+                             (network.loss_grad, args))
+                    block = network.block_kernel(*block_args)
+                args[-1] = block
                 return float(network.loss_grad(*args)), grad
 
         return loss_grad

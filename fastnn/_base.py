@@ -310,10 +310,13 @@ class BaseShallowNN(_callbacks.CallbackSupportMixin, BaseEstimator):
             self.best_loss_ = float(state[schedules.BEST])
         _epochs.report_end(self, status, incremental)
 
-    def _announce_compile(self, kernel, args):
-        """With verbose or progress_bar, say so when ``kernel(*args)`` compiles."""
-        if (self.verbose or self.progress_bar) and will_compile(kernel, args):
-            print(f"Compiling fastnn's {args[0].X.dtype} kernels for this "
+    def _announce_compile(self, *calls):
+        """With verbose or progress_bar, say so when one of the calls
+        ``(kernel, args)`` compiles."""
+        if (self.verbose or self.progress_bar) and any(
+                will_compile(kernel, args) for kernel, args in calls):
+            data = calls[-1][1][0]  # the fit's kernel takes the data first
+            print(f"Compiling fastnn's {data.X.dtype} kernels for this "
                   "configuration (first use only: the Numba cache keeps them; "
                   "`python -m fastnn compile` bakes them in advance) ...",
                   flush=True)

@@ -62,15 +62,17 @@ def _fit_signatures(dtype, parallel, parallel_update, early_stopping):
     work = network.workspace(lay, 32, dtype)
     val = (Validation(rows[:16].copy(), np.empty((64, 2), dtype=dtype), False)
            if early_stopping else None)
+    block = network.block_kernel(data, rows, net, theta, work)
     training.train_epochs(data, rows[np.newaxis, 16:], net, solver, params, work,
-                          val, Curves.empty(1), parallel, parallel_update)
+                          val, Curves.empty(1), parallel, parallel_update, block)
     if parallel_update is not None:
         return  # prediction and L-BFGS do not update in parallel
     network.predict_proba(data.X, net, theta, np.empty((64, 2), dtype=dtype),
                           parallel)
     if not early_stopping:  # lbfgs: one full-batch loss and gradient
-        network.loss_grad(data, rows, net, theta, 1e-4, network.workspace(lay, 64,
-                          dtype), np.empty_like(theta), parallel)
+        full = network.workspace(lay, 64, dtype)
+        network.loss_grad(data, rows, net, theta, 1e-4, full, np.empty_like(theta),
+                          parallel, network.block_kernel(data, rows, net, theta, full))
 
 
 def precompile(verbose=True):

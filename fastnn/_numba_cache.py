@@ -9,8 +9,16 @@ a file as a cache miss: one :class:`DamagedCacheWarning` per process and
 directory, the kernel compiles, and numba's own (atomic) save rewrites the
 file, so the next process loads it silently again. A cache that cannot be
 written is likewise reported once and the kernel runs from memory.
+
+Numba stamps each kernel's cache entries with its own source file only, but a
+kernel's compiled code holds code from other files (the scalar math of
+:mod:`fastnn.ops`, the calling convention of :mod:`fastnn.cpu.calls`): after an
+edit of one of those, numba would load stale code. :class:`GuardedCache` stamps
+every entry with all of the package's source files instead (:func:`package_stamp`),
+so that any change of any of them compiles every kernel again.
 """
 
+import hashlib
 import os
 import sys
 import warnings
@@ -61,6 +69,28 @@ def _report(what, path, exc):
     )
 
 
+_PACKAGE_STAMP = None
+
+
+def package_stamp():
+    """A digest of the path, modification time and size of every ``.py`` file of
+    the package (computed once per process: a few dozen ``stat`` calls)."""
+    global _PACKAGE_STAMP
+    if _PACKAGE_STAMP is None:
+        root = os.path.dirname(sys.modules[__package__].__file__)
+        digest = hashlib.sha256()
+        for folder, dirs, files in sorted(os.walk(root)):
+            dirs.sort()
+            for name in sorted(files):
+                if name.endswith(".py"):
+                    path = os.path.join(folder, name)
+                    st = os.stat(path)
+                    rel = os.path.relpath(path, root)
+                    digest.update(f"{rel}:{st.st_mtime_ns}:{st.st_size};".encode())
+        _PACKAGE_STAMP = digest.hexdigest()
+    return _PACKAGE_STAMP
+
+
 class _GuardedIndexDataCacheFile(IndexDataCacheFile):
     """Numba's index and data files, an unreadable one read as empty."""
 
@@ -91,7 +121,7 @@ class GuardedCache(FunctionCache):
         self._cache_file = _GuardedIndexDataCacheFile(
             cache_path=self._cache_file._cache_path,
             filename_base=self._impl.filename_base,
-            source_stamp=self._cache_file._source_stamp,
+            source_stamp=package_stamp(),
         )
 
     def _load_overload(self, sig, target_context):

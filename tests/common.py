@@ -6,6 +6,7 @@ combination of argument types, so a stray NumPy scalar or int where a float is
 expected would compile the whole call tree again.
 """
 
+import inspect
 import warnings
 
 import numba
@@ -110,12 +111,13 @@ def compiled(kernel):
     an inlined kernel compiles as it does in its callers.
     """
 
-    @numba.njit(**_config._OPTIONS)
-    def call(*args):
-        return kernel(*args)
-
+    # A fixed arity: numba cannot inline a kernel into a call with *args.
+    names = ", ".join(inspect.signature(kernel.py_func).parameters)
+    scope = {"kernel": kernel}
+    exec(f"def call({names}):\n    return kernel({names})\n", scope)
+    call = scope["call"]
     call.__name__ = call.__qualname__ = f"compiled_{kernel.__name__}"
-    return call
+    return numba.njit(**_config._OPTIONS)(call)
 
 
 def mlp_params(params, n_samples):

@@ -42,7 +42,7 @@ from ..ops import layout as layout_ops
 from ..ops import losses as loss_ops
 from ..ops.bundles import CSR, Data, Network, row_indices
 from ..ops.layout import Layout
-from . import fastmath, sparse
+from . import calls, fastmath, sparse
 from .blas import gemm
 
 #: Most rows per block of a batch worth parallelising (sgemm is efficient from
@@ -454,7 +454,7 @@ def _first_layer_grad_by_type(X, rows, xbuf, A1T, D1T, blas, scratch, gW1):
         sparse.first_layer_grad(X, rows, D1T, A1T.reshape(A1T.size), gW1))
 
 
-@jit
+@inline
 def forward_block(X, rows, net, theta, blas, xbuf, A1T, A2T, scratch):
     """Forward pass of the samples ``X[rows]``, transposed.
 
@@ -472,7 +472,7 @@ def forward_block(X, rows, net, theta, blas, xbuf, A1T, A2T, scratch):
     output_activate(A2T, b2, net.output, scratch)
 
 
-@jit
+@inline
 def gather_targets(Y, sample_weight, rows, YT, sw):
     """``YT = Y[rows].T`` and ``sw = sample_weight[rows]``; returns ``sum(sw)``.
 
@@ -504,7 +504,7 @@ def gather_targets(Y, sample_weight, rows, YT, sw):
     return total(sw[:m])
 
 
-@jit
+@inline
 def block_loss(YT, sw, A2T, net, out):
     """Weighted loss of each sample (column) of ``A2T`` into ``out``; its sum."""
     fastmath.wide_vectors(A2T)
@@ -575,7 +575,7 @@ def _outer_sum(AT, BT, G):
             G[k, j] = s
 
 
-@jit
+@inline
 def backward_block(YT, sw, net, theta, blas, X, rows, xbuf, A1T, A2T, D1T, grads):
     """Write the block's unnormalised gradient sums into ``grads``.
 
@@ -674,6 +674,24 @@ def block_task(b, n_blocks, data, rows, net, theta, work, out):
 use_blas_jit = jit(use_blas)
 
 
+def block_args(data, rows, net, theta, work, out=None):
+    """Arguments of :func:`block_task` of the types the drivers pass it.
+
+    ``rows`` is any array of the row indices' dtype; ``out`` None stands for
+    training's empty (0, 0) output (the same type as prediction's).
+    """
+    if out is None:
+        out = np.empty((0, 0), dtype=theta.dtype)
+    return (np.int64(0), np.int64(1), data, rows, net, theta, work, out)
+
+
+def block_kernel(data, rows, net, theta, work, out=None):
+    """The address of :func:`block_task` for these arguments (compiled or loaded
+    first), which the compiled drivers call it through (:mod:`fastnn.cpu.calls`).
+    """
+    return calls.address(block_task, block_args(data, rows, net, theta, work, out))
+
+
 def input_parts(X):
     """``X`` as the arrays and scalars numba's parallel loops take; compiled only.
 
@@ -701,8 +719,12 @@ def input_from_parts(x0, x1, x2, x3):
 
 
 @pjit
-def blocks_in_parallel(n_blocks, data, rows, net, theta, work, out):
-    """:func:`block_task` of every block, ``b = 0 ... n_blocks - 1``, on threads."""
+def blocks_in_parallel(n_blocks, data, rows, net, theta, work, out, block):
+    """:func:`block_task` of every block, ``b = 0 ... n_blocks - 1``, on threads.
+
+    ``block`` is the address of :func:`block_task` for these arguments
+    (:func:`block_kernel`): the driver calls it, and holds none of its code.
+    """
     # numba's parallel loops take arrays and scalars reliably, not tuples of them
     # (nested tuples fail to lower): the bundles are rebuilt inside the loop.
     X, Y, sample_weight = data
@@ -711,16 +733,15 @@ def blocks_in_parallel(n_blocks, data, rows, net, theta, work, out):
     code, slope, output, eps = net.activation, net.slope, net.output, net.eps
     w_in, w_y, w_sw, w_a1, w_d1, w_a2, w_g, w_sums = work
     for b in prange(n_blocks):
-        block_task(np.int64(b), n_blocks,
-                   Data(input_from_parts(x0, x1, x2, x3), Y, sample_weight), rows,
-                   Network(Layout(d, h, o, b1, w2, b2, size), code, slope, output,
-                           eps),
-                   theta, Workspace(w_in, w_y, w_sw, w_a1, w_d1, w_a2, w_g, w_sums),
-                   out)
+        calls.call(block, (
+            np.int64(b), np.int64(n_blocks),
+            Data(input_from_parts(x0, x1, x2, x3), Y, sample_weight), rows,
+            Network(Layout(d, h, o, b1, w2, b2, size), code, slope, output, eps),
+            theta, Workspace(w_in, w_y, w_sw, w_a1, w_d1, w_a2, w_g, w_sums), out))
 
 
 @inline
-def block_pass(data, rows, net, theta, work, out, parallel):
+def block_pass(data, rows, net, theta, work, out, parallel, block):
     """Forward and backward pass of every block of ``rows``; in parallel when it pays.
 
     ``out`` is (0, 0) in training; given rows (n_samples, n_outputs), only the
@@ -729,19 +750,19 @@ def block_pass(data, rows, net, theta, work, out, parallel):
     the branch on the argument's type), which spares small fits seconds of
     compilation. Parallel kernels run inside :func:`fastnn.cpu.threads.parallel_section`
     (which also starts numba's threads). Returns ``(n_blocks, loss_sum,
-    weight_sum)`` of training, the sums taken in block order.
+    weight_sum)`` of training, the sums taken in block order. ``block`` is the
+    address of :func:`block_task` for these arguments (:func:`block_kernel`).
     """
     n = rows.shape[0]
     n_blocks = -(-n // capacity(work)[1])
     lay = net.layout
-    if parallel is None:
-        for b in range(n_blocks):
-            block_task(b, n_blocks, data, rows, net, theta, work, out)
-    elif n_blocks > 1 and _parallel_pays(n, lay.n_features, lay.n_hidden):
-        blocks_in_parallel(n_blocks, data, rows, net, theta, work, out)
+    if parallel is not None and n_blocks > 1 and _parallel_pays(
+            n, lay.n_features, lay.n_hidden):
+        blocks_in_parallel(n_blocks, data, rows, net, theta, work, out, block)
     else:
         for b in range(n_blocks):
-            block_task(b, n_blocks, data, rows, net, theta, work, out)
+            calls.call(block, (np.int64(b), np.int64(n_blocks), data, rows, net,
+                               theta, work, out))
     loss_sum = 0.0
     weight_sum = 0.0
     if out.shape[0] == 0:
@@ -780,18 +801,20 @@ def predict_proba(X, net, theta, out, parallel):
                 np.empty(0, dtype=X.dtype))
     work = workspace(net.layout, chunk, X.dtype, nnz)
     block_rows = work.weights.shape[1] // ROW_SLOTS
+    block = block_kernel(data, rows, net, theta, work, out)
     if parallel is not None and n * h * (d + 8) < PREDICT_COMPILE_MIN_WORK:
-        driver_args = (1, data, rows, net, theta, work, out)
+        driver_args = (1, data, rows, net, theta, work, out, block)
         parallel = None if will_compile(blocks_in_parallel, driver_args) else parallel
     for start in range(0, n, chunk):
-        block = rows[start : start + chunk]
-        n_blocks = -(-block.shape[0] // block_rows)
+        chunk_rows = rows[start : start + chunk]
+        n_blocks = -(-chunk_rows.shape[0] // block_rows)
         if (parallel is not None and n_blocks > 1
-                and parallel_pays(block.shape[0], d, h)):
-            blocks_in_parallel(n_blocks, data, block, net, theta, work, out)
+                and parallel_pays(chunk_rows.shape[0], d, h)):
+            blocks_in_parallel(n_blocks, data, chunk_rows, net, theta, work, out,
+                               block)
         else:
             for b in range(n_blocks):
-                block_task(b, n_blocks, data, block, net, theta, work, out)
+                block_task(b, n_blocks, data, chunk_rows, net, theta, work, out)
 
 
 @jit
@@ -855,16 +878,17 @@ def _scale(g, theta, alpha, scale):
 
 
 @entry
-def loss_grad(data, rows, net, theta, alpha, work, grad, parallel):
+def loss_grad(data, rows, net, theta, alpha, work, grad, parallel, block):
     """Mean log-loss plus L2 penalty of the samples ``X[rows]``, and its gradient.
 
     Exactly MLPClassifier's objective for one batch: with ``s = sum(sw[rows])``,
     ``loss = sum(sw * l) / s + alpha ||W||^2 / (2 s)``; the gradient is written
-    into ``grad`` (same layout as ``theta``). Returns ``loss``.
+    into ``grad`` (same layout as ``theta``). Returns ``loss``. ``block`` is
+    :func:`block_kernel` of ``(data, rows, net, theta, work)``.
     """
     no_out = np.empty((0, 0), dtype=theta.dtype)
     n_blocks, loss_sum, weight_sum = block_pass(data, rows, net, theta, work,
-                                                no_out, parallel)
+                                                no_out, parallel, block)
     copy(finish_gradient(work.grads, n_blocks, net.layout, theta, 0,
                          theta.shape[0], alpha, weight_sum), grad)
     return objective(net.layout, theta, alpha, loss_sum, weight_sum)

@@ -74,7 +74,7 @@ def update(theta, grad, slot1, slot2, solver, lr):
             theta[p] = _gd_step(theta[p], grad[p], lr)
 
 
-@jit
+@inline
 def _descend_chunk(c, grads, n_blocks, layout, params, solver, lr, scale):
     lo = c * UPDATE_CHUNK
     hi = min(lo + UPDATE_CHUNK, params.theta.shape[0])
@@ -125,8 +125,8 @@ def _all_finite(a):
     return True
 
 
-@jit
-def validate(data, val, net, theta, alpha, work, parallel):
+@inline
+def validate(data, val, net, theta, alpha, work, parallel, block):
     """``(score, loss)`` of the network on ``X[val.rows]``: MLP's early-stopping
     score, and the objective there (``validation_loss_curve_``).
 
@@ -141,7 +141,7 @@ def validate(data, val, net, theta, alpha, work, parallel):
     chunk = n_blocks * block_rows
     for start in range(0, rows.shape[0], chunk):
         block_pass(data, rows[start : start + chunk], net, theta, work, out,
-                   parallel)
+                   parallel, block)
     loss_sum, weight_sum = rows_loss(data.Y, data.sample_weight, rows, out, net)
     loss = objective(net.layout, theta, alpha, loss_sum, weight_sum)
     if val.trivial:
@@ -217,7 +217,7 @@ def r2(Y, sample_weight, rows, out):
 
 @inline
 def _epoch(data, order, net, solver, params, work, no_out, parallel,
-           parallel_update):
+           parallel_update, block):
     """One pass over ``order`` in batches; returns the epoch's mean batch loss.
 
     ``no_out`` is an empty (0, 0) array: :func:`block_pass`'s training job.
@@ -227,7 +227,7 @@ def _epoch(data, order, net, solver, params, work, no_out, parallel,
     for start in range(0, n, solver.batch_size):
         rows = order[start : min(start + solver.batch_size, n)]
         n_blocks, loss_sum, weight_sum = block_pass(
-            data, rows, net, params.theta, work, no_out, parallel
+            data, rows, net, params.theta, work, no_out, parallel, block
         )
         total += objective(net.layout, params.theta, solver.alpha, loss_sum,
                            weight_sum) * rows.shape[0]
@@ -239,7 +239,7 @@ def _epoch(data, order, net, solver, params, work, no_out, parallel,
 
 @entry
 def train_epochs(data, orders, net, solver, params, work, val, curves, parallel,
-                 parallel_update):
+                 parallel_update, block):
     """Run up to ``len(curves.loss)`` epochs; return ``(n_epochs_run, status)``.
 
     ``orders[e % len(orders)]`` is the order in which epoch ``e`` visits the
@@ -260,7 +260,10 @@ def train_epochs(data, orders, net, solver, params, work, val, curves, parallel,
     (Diverging in the fit's first epoch restores the initial weights; the
     caller raises.) ``parallel`` as in :func:`fastnn.cpu.network.block_pass`,
     ``parallel_update`` as in :func:`descend`: each is None, and its parallel
-    driver never compiled, unless the fit's shapes make threads pay.
+    driver never compiled, unless the fit's shapes make threads pay. ``block``
+    is the address of the block kernel for these arguments
+    (:func:`fastnn.cpu.network.block_kernel`): the loop calls it and holds
+    none of its code.
     """
     theta, backups, state = params.theta, params.backups, params.state
     n = orders.shape[1]
@@ -269,7 +272,7 @@ def train_epochs(data, orders, net, solver, params, work, val, curves, parallel,
         copy(backups[1], backups[0])
         copy(theta, backups[1])
         loss = _epoch(data, orders[epoch % orders.shape[0]], net, solver, params,
-                      work, no_out, parallel, parallel_update)
+                      work, no_out, parallel, parallel_update, block)
         if not (math.isfinite(loss) and _all_finite(theta)):
             copy(backups[0], theta)
             return epoch, DIVERGED
@@ -278,7 +281,7 @@ def train_epochs(data, orders, net, solver, params, work, val, curves, parallel,
         metric = loss
         if val is not None:
             score, val_loss = validate(data, val, net, theta, solver.alpha, work,
-                                       parallel)
+                                       parallel, block)
             curves.score[epoch] = score
             curves.val_loss[epoch] = val_loss
             metric = -score

@@ -100,8 +100,10 @@ def _kernel_loss_grad(X, Y, sw, rows, theta, n_hidden, act, softmax, alpha,
     with threads.parallel_section(network.use_blas(X.shape[1], n_hidden)):
         if n_threads is not None:
             numba.set_num_threads(n_threads)  # the section restores the count
-        loss = network.loss_grad(Data(X, Y, sw), rows, net, theta, float(alpha),
-                                 work, grad, parallel)
+        data = Data(X, Y, sw)
+        loss = network.loss_grad(data, rows, net, theta, float(alpha), work, grad,
+                                 parallel, network.block_kernel(data, rows, net,
+                                                                theta, work))
     return loss, grad
 
 
@@ -654,16 +656,18 @@ _PREDICT_AFTER_FIT = textwrap.dedent(
             if step == "train_epochs":
                 batch = 1000
                 params = make_params(theta, 0.01)
+                work = network.workspace(net.layout, batch, dtype)
                 training.train_epochs(data, rows[np.newaxis, :], net,
                                       make_solver("adam", batch, lr_init=0.01),
-                                      params, network.workspace(net.layout, batch,
-                                                                dtype),
-                                      None, Curves.empty(2), parallel, parallel)
+                                      params, work, None, Curves.empty(2), parallel,
+                                      parallel, network.block_kernel(
+                                          data, rows, net, params.theta, work))
                 fitted = params.theta
             elif step == "loss_grad":
-                network.loss_grad(data, rows, net, theta,
-                                  1e-4, network.workspace(net.layout, n, dtype),
-                                  np.empty_like(theta), parallel)
+                work = network.workspace(net.layout, n, dtype)
+                network.loss_grad(data, rows, net, theta, 1e-4, work,
+                                  np.empty_like(theta), parallel,
+                                  network.block_kernel(data, rows, net, theta, work))
                 fitted = theta
             else:
                 out = np.full((n, Y.shape[1]), np.nan, dtype=dtype)

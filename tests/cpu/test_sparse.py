@@ -137,8 +137,9 @@ def _loss_grad(X, Y, sw, theta, net, batch, parallel, n_threads=None):
             import numba
 
             numba.set_num_threads(n_threads)
-        loss = network.loss_grad(Data(X, Y, sw), rows, net, theta, 1e-3, work, grad,
-                                 parallel)
+        data = Data(X, Y, sw)
+        loss = network.loss_grad(data, rows, net, theta, 1e-3, work, grad, parallel,
+                                 network.block_kernel(data, rows, net, theta, work))
     return loss, grad
 
 

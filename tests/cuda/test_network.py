@@ -171,8 +171,10 @@ def test_loss_grad(kind, act, dtype, weighted):
     if dtype == np.float64:
         cpu_grad = np.empty_like(theta)
         cpu_work = cpu_network.workspace(net.layout, rows.size, dtype)
-        cpu_loss = cpu_network.loss_grad(Data(X, Y, sw), rows, net, theta, alpha,
-                                         cpu_work, cpu_grad, None)
+        cpu_data = Data(X, Y, sw)
+        cpu_loss = cpu_network.loss_grad(
+            cpu_data, rows, net, theta, alpha, cpu_work, cpu_grad, None,
+            cpu_network.block_kernel(cpu_data, rows, net, theta, cpu_work))
         assert_allclose(loss, cpu_loss, **TWIN_TOL)
         assert_allclose(grad.copy_to_host(), cpu_grad, **TWIN_TOL)
 
@@ -200,8 +202,10 @@ def test_loss_grad_regression(output, n_outputs, dtype):
     if dtype == np.float64:  # (float32: one CPU compilation more, for no new path)
         cpu_grad = np.empty_like(theta)
         cpu_work = cpu_network.workspace(net.layout, rows.size, dtype)
-        cpu_loss = cpu_network.loss_grad(Data(X, Y, sw), rows, net, theta, alpha,
-                                         cpu_work, cpu_grad, None)
+        cpu_data = Data(X, Y, sw)
+        cpu_loss = cpu_network.loss_grad(
+            cpu_data, rows, net, theta, alpha, cpu_work, cpu_grad, None,
+            cpu_network.block_kernel(cpu_data, rows, net, theta, cpu_work))
         assert_allclose(loss, cpu_loss, **TWIN_TOL)
         assert_allclose(grad.copy_to_host(), cpu_grad, **TWIN_TOL)
 

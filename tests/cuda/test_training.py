@@ -148,8 +148,10 @@ def _scores(X, Y, sw, rows, theta, net):
                                     ALPHA_VAL, work)
     out = np.full(Y.shape, np.nan, dtype=X.dtype)
     cpu_work = cpu_network.workspace(net.layout, 8, X.dtype)
-    cpu_score, cpu_loss = _cpu_validate(Data(X, Y, sw), Validation(rows, out, False),
-                                        net, theta, ALPHA_VAL, cpu_work, None)
+    cpu_data = Data(X, Y, sw)
+    cpu_score, cpu_loss = _cpu_validate(
+        cpu_data, Validation(rows, out, False), net, theta, ALPHA_VAL, cpu_work, None,
+        cpu_network.block_kernel(cpu_data, rows, net, theta, cpu_work))
     with np.errstate(all="ignore"):  # the tests of non-finite predictions
         expected = naive.loss_and_grad(X[rows], Y[rows], sw[rows], theta,
                                        net.layout.n_hidden, "tanh", SLOPE,
@@ -284,11 +286,14 @@ def _cpu_train(X, Y, sw, orders, theta, n_epochs, act, output, alpha, solver,
     params = make_params(theta, lr_init)
     val = None
     if val_rows is not None:
-        val = Validation(val_rows, np.empty(Y.shape, dtype=X.dtype), trivial)
+        val = Validation(val_rows.astype(orders.dtype),
+                         np.empty(Y.shape, dtype=X.dtype), trivial)
     curves = Curves(*(np.full(n_epochs, np.nan) for _ in Curves._fields))
     work = cpu_network.workspace(net.layout, batch_size, X.dtype)
-    done, status = cpu_training.train_epochs(Data(X, Y, sw), orders, net, bundle,
-                                             params, work, val, curves, None, None)
+    data = Data(X, Y, sw)
+    done, status = cpu_training.train_epochs(
+        data, orders, net, bundle, params, work, val, curves, None, None,
+        cpu_network.block_kernel(data, orders[0], net, params.theta, work))
     return SimpleNamespace(done=done, status=status, curve=curves.loss,
                            val_scores=curves.score, val_losses=curves.val_loss,
                            new_lr=curves.new_lr,
