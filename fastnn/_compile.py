@@ -13,11 +13,13 @@ import warnings
 
 import numba
 import numpy as np
+import scipy.sparse
 
 from .cpu import network, threads, training
 from .ops import losses as loss_ops
 from .ops import schedules
 from .ops.bundles import (
+    CSR,
     Curves,
     Data,
     Network,
@@ -32,14 +34,17 @@ from .ops.layout import Layout
 DTYPES = (np.float64, np.float32)
 
 
-def _tiny_problem(dtype):
+def _tiny_problem(dtype, sparse=False):
     """A 64-sample problem of the argument types a real fit passes.
 
     The classifier's and the regressor's fits take the same types (targets in
     ``X``'s dtype, the output a runtime code): one problem compiles for both.
+    ``sparse``: ``X`` a :class:`CSR` bundle (int32 indices, as fits pass).
     """
     rng = np.random.RandomState(0)
     X = rng.randn(64, 3).astype(dtype)
+    if sparse:
+        X = CSR.of(scipy.sparse.csr_matrix(X))
     Y = np.zeros((64, 2), dtype=dtype)
     Y[np.arange(64), rng.randint(0, 2, 64)] = 1
     data = Data(X, Y, np.ones(64, dtype=dtype))
@@ -48,8 +53,8 @@ def _tiny_problem(dtype):
     return data, net
 
 
-def _fit_signatures(dtype, parallel, parallel_update, early_stopping):
-    data, net = _tiny_problem(dtype)
+def _fit_signatures(dtype, parallel, parallel_update, early_stopping, sparse):
+    data, net = _tiny_problem(dtype, sparse)
     lay = net.layout
     rows = row_indices(64)
     theta = np.random.RandomState(1).uniform(-0.5, 0.5, lay.size).astype(dtype)
@@ -59,7 +64,8 @@ def _fit_signatures(dtype, parallel, parallel_update, early_stopping):
                     np.stack([theta, theta]), theta.copy(), state)
     solver = Solver(2, 0, 32, 0.001, 0.5, 0.9, True, 0.9, 0.999, 1e-8, 1e-4, 1e-4,
                     10.0)
-    work = network.workspace(lay, 32, dtype)
+    nnz = network.nnz_per_row(data.X)
+    work = network.workspace(lay, 32, dtype, nnz)
     val = (Validation(rows[:16].copy(), np.empty((64, 2), dtype=dtype), False)
            if early_stopping else None)
     block = network.block_kernel(data, rows, net, theta, work)
@@ -70,7 +76,7 @@ def _fit_signatures(dtype, parallel, parallel_update, early_stopping):
     network.predict_proba(data.X, net, theta, np.empty((64, 2), dtype=dtype),
                           parallel)
     if not early_stopping:  # lbfgs: one full-batch loss and gradient
-        full = network.workspace(lay, 64, dtype)
+        full = network.workspace(lay, 64, dtype, nnz)
         network.loss_grad(data, rows, net, theta, 1e-4, full, np.empty_like(theta),
                           parallel, network.block_kernel(data, rows, net, theta, full))
 
@@ -79,8 +85,9 @@ def precompile(verbose=True):
     """Compile (or load from the cache) every CPU kernel a fit or predict can use.
 
     Covers the classifier's and the regressor's kernels (the same ones), both
-    float dtypes, serial and multithreaded blocks and parameter
-    updates, with and without early stopping, L-BFGS and prediction: afterwards
+    float dtypes, dense and sparse inputs, serial and multithreaded blocks and
+    parameter updates, with and without early stopping, L-BFGS and prediction:
+    afterwards
     no fit of either dtype compiles anything (data sets of 2**31 rows or more,
     which index with 64-bit integers, excepted). Run it where the Numba cache
     will be read, e.g. while building an image (``python -m fastnn compile``).
@@ -99,13 +106,13 @@ def precompile(verbose=True):
     with warnings.catch_warnings(), threads.parallel_section(True) as n_threads:
         warnings.simplefilter("ignore")
         threads_or_none = (None, max(2, n_threads))
-        for dtype, parallel, update, early_stopping in itertools.product(
-            DTYPES, threads_or_none, threads_or_none, (False, True)
+        for dtype, sparse, parallel, update, early_stopping in itertools.product(
+            DTYPES, (False, True), threads_or_none, threads_or_none, (False, True)
         ):
             tic = time.perf_counter()
-            _fit_signatures(dtype, parallel, update, early_stopping)
+            _fit_signatures(dtype, parallel, update, early_stopping, sparse)
             if verbose:
-                print(f"{np.dtype(dtype).name} "
+                print(f"{np.dtype(dtype).name} {'sparse' if sparse else 'dense'} "
                       f"{'serial' if parallel is None else 'multithreaded'} blocks, "
                       f"{'serial' if update is None else 'multithreaded'} update"
                       f"{', early stopping' if early_stopping else ''}: "

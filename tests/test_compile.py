@@ -19,6 +19,8 @@ warnings.simplefilter("default", DamagedCacheWarning)
 X, y = make_flower()
 rng = np.random.RandomState(0)
 X32 = rng.randn(4000, 20).astype(np.float32)
+import scipy.sparse as sp
+Xsp = sp.random(400, 300, density=0.03, format="csr", random_state=0)
 y32 = rng.randint(0, 3, 4000)
 fits = [
     (ShallowNNClassifier(4, "tanh", solver="gd", max_iter=5, verbose={v}), X, y),
@@ -28,6 +30,7 @@ fits = [
     (ShallowNNRegressor(8, solver="sgd", max_iter=3, verbose={v}), X, X[:, 0]),
     (ShallowNNRegressor(64, loss="poisson", max_iter=2, early_stopping=True),
      X32, y32.astype(np.float32)),
+    (ShallowNNClassifier(16, max_iter=2, verbose={v}), Xsp, y),
 ]
 for est, X_, y_ in fits:
     est.fit(X_, y_).predict(X_)
@@ -49,8 +52,8 @@ def test_compile_command_bakes_every_kernel_a_fit_needs(tmp_path):
         [sys.executable, "-m", "fastnn", "compile"], capture_output=True, text=True,
         check=True, timeout=900, env={**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)},
     ).stdout
-    for group in ("float64 serial blocks, serial update",
-                  "float32 multithreaded blocks, multithreaded update, "
+    for group in ("float64 dense serial blocks, serial update",
+                  "float32 sparse multithreaded blocks, multithreaded update, "
                   "early stopping"):
         assert group in out
     assert "fastnn kernels ready in" in out
@@ -75,10 +78,11 @@ def test_verbose_fit_says_when_it_compiles(tmp_path):
     code = _FITS.format(v=True).replace("fits = [", "fits = 2 * [", 1)
     out = _python(code, tmp_path)
     notices = [line for line in out.splitlines() if line.startswith("Compiling")]
-    # The first gd fit (float64) and the first adam fit (float32) compile; the
-    # same fits again, the regressor's fits (the same kernels) and the
-    # predictions load what they compiled.
-    assert len(notices) == 2
+    # The first gd fit (float64), the first adam fit (float32) and the first
+    # sparse fit (float64) compile; the same fits again, the regressor's fits
+    # (the same kernels) and the predictions load what they compiled.
+    assert len(notices) == 3
     assert "float64" in notices[0]
     assert "float32" in notices[1]
+    assert "float64" in notices[2]
     assert "python -m fastnn compile" in notices[0]
