@@ -84,9 +84,8 @@ class CPUBackend:
                                             n_threads, nnz),
                         network.update_parallelism(net.layout, n_threads), 0]
                 if block is None:
-                    announce((network.block_task, network.block_args(*block_args)),
-                             (training.train_epochs, args))
-                    block = network.block_kernel(*block_args)
+                    block = _block_kernel(announce, block_args,
+                                          training.train_epochs, args)
                 args[-1] = block
                 done, status = training.train_epochs(*args)
             if setup.shuffle and done < chunk:
@@ -114,10 +113,8 @@ class CPUBackend:
                                                nnz)
                 args = [data, rows, net, theta, alpha, work, grad, parallel, 0]
                 if block is None:
-                    block_args = (data, rows, net, theta, work)
-                    announce((network.block_task, network.block_args(*block_args)),
-                             (network.loss_grad, args))
-                    block = network.block_kernel(*block_args)
+                    block = _block_kernel(announce, (data, rows, net, theta, work),
+                                          network.loss_grad, args)
                 args[-1] = block
                 return float(network.loss_grad(*args)), grad
 
@@ -134,6 +131,14 @@ class CPUBackend:
                                            network.nnz_per_row(X))
             network.predict_proba(X, net, theta, out, parallel)
         return out
+
+
+def _block_kernel(announce, block_args, kernel, args):
+    """The block kernel's address for ``block_args`` (``data, rows, net, theta,
+    work``), which ``kernel(*args)`` takes last; first ``announce`` whether the
+    two compile."""
+    announce((network.block_task, network.block_args(*block_args)), (kernel, args))
+    return network.block_kernel(*block_args)
 
 
 def _rewind(random_state, start, draw, done):

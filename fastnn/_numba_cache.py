@@ -79,8 +79,9 @@ def package_stamp():
     if _PACKAGE_STAMP is None:
         root = os.path.dirname(sys.modules[__package__].__file__)
         digest = hashlib.sha256()
-        for folder, dirs, files in sorted(os.walk(root)):
-            dirs.sort()
+        for folder, dirs, files in os.walk(root):
+            # In place, so that the walk skips the caches and goes in order.
+            dirs[:] = sorted(d for d in dirs if d != "__pycache__")
             for name in sorted(files):
                 if name.endswith(".py"):
                     path = os.path.join(folder, name)
