@@ -78,10 +78,10 @@ def _gemm(A, ta, B, tb, C, repeat):
 
 
 @numba.njit
-def _descend(grads, n_blocks, layout, params, solver, parallel, repeat):
+def _descend(grads, n_blocks, layout, params, solver, kernels, repeat):
     for _ in range(repeat):
         training.descend(grads, n_blocks, layout, params, solver, 1e-9, 512.0,
-                         parallel)
+                         kernels)
 
 
 def _time(func, args, repeat, per=1):
@@ -138,7 +138,7 @@ def p1(repeat):
                                np.empty(4), net), repeat)),
         ("descend: gradient finish and gd step, 17 parameters",
          _time(_descend, (work.grads, 1, net.layout, _params(theta.copy()), solver,
-                          None), repeat)),
+                          network.Kernels(0)), repeat)),
     ]
     return "P1 epoch (float64, 400 rows, 2 x 4 x 1 tanh), one thread", rows_
 

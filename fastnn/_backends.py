@@ -62,8 +62,7 @@ class CPUBackend:
             val = Validation(setup.val_rows.astype(train_rows.dtype, copy=False),
                              out, setup.trivial_score)
         sample_idx = np.arange(n_train, dtype=train_rows.dtype)
-        block_args = (data, train_rows, net, params.theta, work)
-        block = None
+        kernels = None
 
         def draw(n_epochs):
             return shuffled_orders(setup.random_state, sample_idx, train_rows,
@@ -76,17 +75,18 @@ class CPUBackend:
                 chunk = orders.shape[0]
             else:
                 orders = train_rows[np.newaxis, :]
-            nonlocal block
+            nonlocal kernels
             curves = Curves.empty(chunk)
             with threads.parallel_section(blas) as n_threads:
-                args = [data, orders, net, solver, params, work, val, curves,
+                args = [data, orders, net, solver, params, work, val, curves, None]
+                if kernels is None:
+                    kernels = _kernels(announce, training.train_epochs, args,
+                                       training.kernel_calls(
+                        data, train_rows, net, solver, params, work,
                         network.parallelism(net.layout, solver.batch_size,
                                             n_threads, nnz),
-                        network.update_parallelism(net.layout, n_threads), 0]
-                if block is None:
-                    block = _block_kernel(announce, block_args,
-                                          training.train_epochs, args)
-                args[-1] = block
+                        network.update_parallelism(net.layout, n_threads)))
+                args[-1] = kernels
                 done, status = training.train_epochs(*args)
             if setup.shuffle and done < chunk:
                 sample_idx[:] = start[1]
@@ -104,18 +104,19 @@ class CPUBackend:
         blas = network.use_blas(X.shape[1], net.layout.n_hidden)
         work = network.workspace(net.layout, X.shape[0], X.dtype, nnz)
         grad = np.empty(net.layout.size, dtype=X.dtype)
-        block = None
+        kernels = None
 
         def loss_grad(theta):
-            nonlocal block
+            nonlocal kernels
             with threads.parallel_section(blas) as n_threads:
-                parallel = network.parallelism(net.layout, X.shape[0], n_threads,
-                                               nnz)
-                args = [data, rows, net, theta, alpha, work, grad, parallel, 0]
-                if block is None:
-                    block = _block_kernel(announce, (data, rows, net, theta, work),
-                                          network.loss_grad, args)
-                args[-1] = block
+                args = [data, rows, net, theta, alpha, work, grad, None]
+                if kernels is None:
+                    kernels = _kernels(announce, network.loss_grad, args,
+                                       network.kernel_calls(
+                        data, rows, net, theta, work,
+                        network.parallelism(net.layout, X.shape[0], n_threads,
+                                            nnz)))
+                args[-1] = kernels
                 return float(network.loss_grad(*args)), grad
 
         return loss_grad
@@ -133,12 +134,12 @@ class CPUBackend:
         return out
 
 
-def _block_kernel(announce, block_args, kernel, args):
-    """The block kernel's address for ``block_args`` (``data, rows, net, theta,
-    work``), which ``kernel(*args)`` takes last; first ``announce`` whether the
-    two compile."""
-    announce((network.block_task, network.block_args(*block_args)), (kernel, args))
-    return network.block_kernel(*block_args)
+def _kernels(announce, driver, args, found):
+    """The :class:`fastnn.cpu.network.Kernels` of ``found`` (``kernel_calls``),
+    which ``driver(*args)`` takes last; first ``announce`` whether any of them
+    compiles."""
+    announce(*found.values(), (driver, (*args[:-1], network.Kernels(0, 0, 0))))
+    return network.kernels(found)
 
 
 def _rewind(random_state, start, draw, done):

@@ -53,7 +53,7 @@ def _tiny_problem(dtype, sparse=False):
     return data, net
 
 
-def _fit_signatures(dtype, parallel, parallel_update, early_stopping, sparse):
+def _fit_signatures(dtype, early_stopping, sparse, n_threads):
     data, net = _tiny_problem(dtype, sparse)
     lay = net.layout
     rows = row_indices(64)
@@ -68,17 +68,19 @@ def _fit_signatures(dtype, parallel, parallel_update, early_stopping, sparse):
     work = network.workspace(lay, 32, dtype, nnz)
     val = (Validation(rows[:16].copy(), np.empty((64, 2), dtype=dtype), False)
            if early_stopping else None)
-    block = network.block_kernel(data, rows, net, theta, work)
+    # The parallel drivers are compiled by address (a fit with threads calls
+    # them); this tiny problem's batches then still run serially.
+    kernels = training.epoch_kernels(data, rows, net, solver, params, work,
+                                     n_threads, n_threads)
     training.train_epochs(data, rows[np.newaxis, 16:], net, solver, params, work,
-                          val, Curves.empty(1), parallel, parallel_update, block)
-    if parallel_update is not None:
-        return  # prediction and L-BFGS do not update in parallel
+                          val, Curves.empty(1), kernels)
+    if early_stopping:
+        return  # prediction and L-BFGS are the same with or without
     network.predict_proba(data.X, net, theta, np.empty((64, 2), dtype=dtype),
-                          parallel)
-    if not early_stopping:  # lbfgs: one full-batch loss and gradient
-        full = network.workspace(lay, 64, dtype, nnz)
-        network.loss_grad(data, rows, net, theta, 1e-4, full, np.empty_like(theta),
-                          parallel, network.block_kernel(data, rows, net, theta, full))
+                          n_threads)
+    full = network.workspace(lay, 64, dtype, nnz)
+    network.loss_grad(data, rows, net, theta, 1e-4, full, np.empty_like(theta),
+                      network.driver_kernels(data, rows, net, theta, full, n_threads))
 
 
 def precompile(verbose=True):
@@ -105,17 +107,16 @@ def precompile(verbose=True):
     start = time.perf_counter()
     with warnings.catch_warnings(), threads.parallel_section(True) as n_threads:
         warnings.simplefilter("ignore")
-        threads_or_none = (None, max(2, n_threads))
-        for dtype, sparse, parallel, update, early_stopping in itertools.product(
-            DTYPES, (False, True), threads_or_none, threads_or_none, (False, True)
+        n_threads = max(2, n_threads)
+        for dtype, sparse, early_stopping in itertools.product(
+            DTYPES, (False, True), (False, True)
         ):
             tic = time.perf_counter()
-            _fit_signatures(dtype, parallel, update, early_stopping, sparse)
+            _fit_signatures(dtype, early_stopping, sparse, n_threads)
             if verbose:
                 print(f"{np.dtype(dtype).name} {'sparse' if sparse else 'dense'} "
-                      f"{'serial' if parallel is None else 'multithreaded'} blocks, "
-                      f"{'serial' if update is None else 'multithreaded'} update"
-                      f"{', early stopping' if early_stopping else ''}: "
+                      f"{'with' if early_stopping else 'without'} early stopping"
+                      f"{'' if early_stopping else ', L-BFGS, prediction'}: "
                       f"{time.perf_counter() - tic:.2f} s", flush=True)
     total = time.perf_counter() - start
     if verbose:

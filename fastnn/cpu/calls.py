@@ -104,7 +104,13 @@ def call(typingctx, kernel, args):
         builder.store(cgutils.get_null_value(retty), ret)
         excinfo = cgutils.alloca_once(builder, ir.PointerType(excinfo_t))
         flat = list(conv._get_arg_packer(argtys).as_arguments(builder, values))
-        builder.call(target, [ret, excinfo, *flat])
+        code = builder.call(target, [ret, excinfo, *flat])
+        # An exception the kernel raised propagates to the caller, as with a
+        # direct call (e.g. a driver called by address whose own call by
+        # address finds other argument types).
+        status = conv._get_return_status(builder, code, builder.load(excinfo))
+        with cgutils.if_unlikely(builder, status.is_error):
+            conv.return_status_propagate(builder, status)
         return context.get_dummy_value()
 
     return types.none(kernel, args), codegen

@@ -692,6 +692,49 @@ def block_kernel(data, rows, net, theta, work, out=None):
     return calls.address(block_task, block_args(data, rows, net, theta, work, out))
 
 
+class Kernels(NamedTuple):
+    """Addresses of the kernels the compiled drivers call (:mod:`fastnn.cpu.calls`).
+
+    Addresses, not the choice of threads as a None-or-int argument: a driver
+    (the epoch loop, the L-BFGS objective) then has one type whatever the fit's
+    shapes and thread count, compiles once per dtype and kind of input, and
+    holds none of the code of the kernels it calls.
+    """
+
+    #: :func:`block_task` for the driver's arguments.
+    block: int
+    #: :func:`blocks_in_parallel` for them, or 0: the blocks run in turn, and no
+    #: parallel driver is compiled.
+    blocks: int = 0
+    #: The epoch loop's parallel update (``fastnn.cpu.training``), or 0: the
+    #: update runs on one thread.
+    update: int = 0
+
+
+def kernel_calls(data, rows, net, theta, work, parallel):
+    """``{field of Kernels: (kernel, args)}``: what a driver of these arguments
+    calls by address. ``parallel`` as :func:`parallelism` returns it: the
+    parallel block driver only when it is not None."""
+    found = {"block": (block_task, block_args(data, rows, net, theta, work))}
+    if parallel is not None:
+        found["blocks"] = (blocks_in_parallel, (
+            np.int64(1), data, rows, net, theta, work,
+            np.empty((0, 0), dtype=theta.dtype), 0))
+    return found
+
+
+def kernels(found):
+    """The :class:`Kernels` of :func:`kernel_calls`' ``found`` (each compiled or
+    loaded first)."""
+    return Kernels(**{name: calls.address(*call) for name, call in found.items()})
+
+
+def driver_kernels(data, rows, net, theta, work, parallel=None):
+    """:func:`kernels` of :func:`kernel_calls`: the ``kernels`` argument of
+    :func:`loss_grad` (and of the epoch loop, serial update)."""
+    return kernels(kernel_calls(data, rows, net, theta, work, parallel))
+
+
 def input_parts(X):
     """``X`` as the arrays and scalars numba's parallel loops take; compiled only.
 
@@ -741,28 +784,28 @@ def blocks_in_parallel(n_blocks, data, rows, net, theta, work, out, block):
 
 
 @inline
-def block_pass(data, rows, net, theta, work, out, parallel, block):
+def block_pass(data, rows, net, theta, work, out, kernels):
     """Forward and backward pass of every block of ``rows``; in parallel when it pays.
 
     ``out`` is (0, 0) in training; given rows (n_samples, n_outputs), only the
-    forward pass runs and writes ``out[rows]``. ``parallel`` is None to run the
-    blocks in turn: the parallel driver is then not even compiled (numba prunes
-    the branch on the argument's type), which spares small fits seconds of
-    compilation. Parallel kernels run inside :func:`fastnn.cpu.threads.parallel_section`
-    (which also starts numba's threads). Returns ``(n_blocks, loss_sum,
-    weight_sum)`` of training, the sums taken in block order. ``block`` is the
-    address of :func:`block_task` for these arguments (:func:`block_kernel`).
+    forward pass runs and writes ``out[rows]``. ``kernels`` is the
+    :class:`Kernels` of these arguments: the blocks run in turn when
+    ``kernels.blocks`` is 0, else in parallel wherever a batch's work pays for
+    threads, inside :func:`fastnn.cpu.threads.parallel_section` (which also
+    starts numba's threads). Returns ``(n_blocks, loss_sum, weight_sum)`` of
+    training, the sums taken in block order.
     """
     n = rows.shape[0]
     n_blocks = -(-n // capacity(work)[1])
     lay = net.layout
-    if parallel is not None and n_blocks > 1 and _parallel_pays(
+    if kernels.blocks != 0 and n_blocks > 1 and _parallel_pays(
             n, lay.n_features, lay.n_hidden):
-        blocks_in_parallel(n_blocks, data, rows, net, theta, work, out, block)
+        calls.call(kernels.blocks, (np.int64(n_blocks), data, rows, net, theta, work,
+                                    out, kernels.block))
     else:
         for b in range(n_blocks):
-            calls.call(block, (np.int64(b), np.int64(n_blocks), data, rows, net,
-                               theta, work, out))
+            calls.call(kernels.block, (np.int64(b), np.int64(n_blocks), data, rows,
+                                       net, theta, work, out))
     loss_sum = 0.0
     weight_sum = 0.0
     if out.shape[0] == 0:
@@ -788,7 +831,7 @@ def predict_proba(X, net, theta, out, parallel):
     Calls the block kernels of training, with its argument types (unused targets
     and weights included), from Python: predicting after a fit compiles nothing
     new. ``X`` is an array or a :class:`CSR` bundle; ``parallel`` as in
-    :func:`block_pass`, used only where the parallel driver is compiled or
+    :func:`parallelism`, used only where the parallel driver is compiled or
     cached already or the work reaches :data:`PREDICT_COMPILE_MIN_WORK` (rows
     need no sums across blocks: the result is the same either way).
     """
@@ -878,17 +921,17 @@ def _scale(g, theta, alpha, scale):
 
 
 @entry
-def loss_grad(data, rows, net, theta, alpha, work, grad, parallel, block):
+def loss_grad(data, rows, net, theta, alpha, work, grad, kernels):
     """Mean log-loss plus L2 penalty of the samples ``X[rows]``, and its gradient.
 
     Exactly MLPClassifier's objective for one batch: with ``s = sum(sw[rows])``,
     ``loss = sum(sw * l) / s + alpha ||W||^2 / (2 s)``; the gradient is written
-    into ``grad`` (same layout as ``theta``). Returns ``loss``. ``block`` is
-    :func:`block_kernel` of ``(data, rows, net, theta, work)``.
+    into ``grad`` (same layout as ``theta``). Returns ``loss``. ``kernels`` is
+    :func:`driver_kernels` of ``(data, rows, net, theta, work, parallel)``.
     """
     no_out = np.empty((0, 0), dtype=theta.dtype)
     n_blocks, loss_sum, weight_sum = block_pass(data, rows, net, theta, work,
-                                                no_out, parallel, block)
+                                                no_out, kernels)
     copy(finish_gradient(work.grads, n_blocks, net.layout, theta, 0,
                          theta.shape[0], alpha, weight_sum), grad)
     return objective(net.layout, theta, alpha, loss_sum, weight_sum)

@@ -20,6 +20,7 @@ from ..ops import schedules
 from ..ops.bundles import Params, Solver
 from ..ops.layout import Layout
 from ..ops.schedules import CONVERGED, DIVERGED, LR_TOO_SMALL, RUNNING
+from . import calls, network
 from .network import (
     block_pass,
     capacity,
@@ -101,20 +102,40 @@ def _descend_in_parallel(grads, n_blocks, layout, params, solver, lr, scale):
 
 
 @inline
-def descend(grads, n_blocks, layout, params, solver, lr, scale, parallel_update):
+def descend(grads, n_blocks, layout, params, solver, lr, scale, kernels):
     """Gradient from the blocks' partial ``grads`` and the optimizer step, fused.
 
     Each chunk of parameters is read once while in cache; this is
     :func:`fastnn.cpu.network.loss_grad`'s gradient followed by the update of
-    :func:`update`, operation for operation. ``parallel_update`` is None (one
-    thread; the parallel driver is not compiled) or a thread count
-    (:func:`fastnn.cpu.network.update_parallelism`).
+    :func:`update`, operation for operation. On one thread when
+    ``kernels.update`` is 0, else through :func:`_descend_in_parallel` at that
+    address (:func:`kernel_calls`).
     """
-    if parallel_update is None:
+    if kernels.update == 0:
         for c in range(-(-params.theta.shape[0] // UPDATE_CHUNK)):
             _descend_chunk(c, grads, n_blocks, layout, params, solver, lr, scale)
     else:
-        _descend_in_parallel(grads, n_blocks, layout, params, solver, lr, scale)
+        calls.call(kernels.update, (grads, np.int64(n_blocks), layout, params, solver,
+                                    lr, scale))
+
+
+def kernel_calls(data, rows, net, solver, params, work, parallel, parallel_update):
+    """:func:`fastnn.cpu.network.kernel_calls` for the epoch loop, and the
+    parallel update when ``parallel_update`` (as
+    :func:`fastnn.cpu.network.update_parallelism` returns it) is not None."""
+    found = network.kernel_calls(data, rows, net, params.theta, work, parallel)
+    if parallel_update is not None:
+        found["update"] = (_descend_in_parallel, (
+            work.grads, np.int64(1), net.layout, params, solver, 0.0, 0.0))
+    return found
+
+
+def epoch_kernels(data, rows, net, solver, params, work, parallel=None,
+                  parallel_update=None):
+    """The ``kernels`` argument of :func:`train_epochs` (each compiled or loaded
+    first): :func:`kernel_calls`' addresses."""
+    return network.kernels(kernel_calls(data, rows, net, solver, params, work,
+                                        parallel, parallel_update))
 
 
 @jit
@@ -126,7 +147,7 @@ def _all_finite(a):
 
 
 @inline
-def validate(data, val, net, theta, alpha, work, parallel, block):
+def validate(data, val, net, theta, alpha, work, kernels):
     """``(score, loss)`` of the network on ``X[val.rows]``: MLP's early-stopping
     score, and the objective there (``validation_loss_curve_``).
 
@@ -141,7 +162,7 @@ def validate(data, val, net, theta, alpha, work, parallel, block):
     chunk = n_blocks * block_rows
     for start in range(0, rows.shape[0], chunk):
         block_pass(data, rows[start : start + chunk], net, theta, work, out,
-                   parallel, block)
+                   kernels)
     loss_sum, weight_sum = rows_loss(data.Y, data.sample_weight, rows, out, net)
     loss = objective(net.layout, theta, alpha, loss_sum, weight_sum)
     if val.trivial:
@@ -216,8 +237,7 @@ def r2(Y, sample_weight, rows, out):
 
 
 @inline
-def _epoch(data, order, net, solver, params, work, no_out, parallel,
-           parallel_update, block):
+def _epoch(data, order, net, solver, params, work, no_out, kernels):
     """One pass over ``order`` in batches; returns the epoch's mean batch loss.
 
     ``no_out`` is an empty (0, 0) array: :func:`block_pass`'s training job.
@@ -227,19 +247,18 @@ def _epoch(data, order, net, solver, params, work, no_out, parallel,
     for start in range(0, n, solver.batch_size):
         rows = order[start : min(start + solver.batch_size, n)]
         n_blocks, loss_sum, weight_sum = block_pass(
-            data, rows, net, params.theta, work, no_out, parallel, block
+            data, rows, net, params.theta, work, no_out, kernels
         )
         total += objective(net.layout, params.theta, solver.alpha, loss_sum,
                            weight_sum) * rows.shape[0]
         lr = step_size(params.state, solver)
         descend(work.grads, n_blocks, net.layout, params, solver, lr, weight_sum,
-                parallel_update)
+                kernels)
     return total / n
 
 
 @entry
-def train_epochs(data, orders, net, solver, params, work, val, curves, parallel,
-                 parallel_update, block):
+def train_epochs(data, orders, net, solver, params, work, val, curves, kernels):
     """Run up to ``len(curves.loss)`` epochs; return ``(n_epochs_run, status)``.
 
     ``orders[e % len(orders)]`` is the order in which epoch ``e`` visits the
@@ -258,12 +277,11 @@ def train_epochs(data, orders, net, solver, params, work, val, curves, parallel,
     ``e`` diverges the last weights known to give a finite loss are those that
     started epoch ``e - 1`` (``params.backups[0]``): they are restored.
     (Diverging in the fit's first epoch restores the initial weights; the
-    caller raises.) ``parallel`` as in :func:`fastnn.cpu.network.block_pass`,
-    ``parallel_update`` as in :func:`descend`: each is None, and its parallel
-    driver never compiled, unless the fit's shapes make threads pay. ``block``
-    is the address of the block kernel for these arguments
-    (:func:`fastnn.cpu.network.block_kernel`): the loop calls it and holds
-    none of its code.
+    caller raises.) ``kernels`` (:func:`epoch_kernels`) holds the addresses of
+    the block kernel for these arguments and, where the fit's shapes make
+    threads pay, of the parallel drivers: the loop calls them and holds none of
+    their code, so it compiles once per dtype and kind of input, with threads
+    or without.
     """
     theta, backups, state = params.theta, params.backups, params.state
     n = orders.shape[1]
@@ -272,7 +290,7 @@ def train_epochs(data, orders, net, solver, params, work, val, curves, parallel,
         copy(backups[1], backups[0])
         copy(theta, backups[1])
         loss = _epoch(data, orders[epoch % orders.shape[0]], net, solver, params,
-                      work, no_out, parallel, parallel_update, block)
+                      work, no_out, kernels)
         if not (math.isfinite(loss) and _all_finite(theta)):
             copy(backups[0], theta)
             return epoch, DIVERGED
@@ -281,7 +299,7 @@ def train_epochs(data, orders, net, solver, params, work, val, curves, parallel,
         metric = loss
         if val is not None:
             score, val_loss = validate(data, val, net, theta, solver.alpha, work,
-                                       parallel, block)
+                                       kernels)
             curves.score[epoch] = score
             curves.val_loss[epoch] = val_loss
             metric = -score

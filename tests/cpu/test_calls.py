@@ -72,6 +72,33 @@ def test_other_argument_types_raise_instead_of_calling():
     np.testing.assert_array_equal(out, 0.0)  # nothing was called
 
 
+@numba.njit(cache=False)
+def _forwards(kernel, i, bundle, out):
+    calls.call(kernel, (i, bundle, out))
+
+
+@numba.njit(cache=False)
+def _through(outer, inner, bundle, out):
+    calls.call(outer, (inner, np.int64(1), bundle, out))
+
+
+def test_an_exception_in_the_kernel_reaches_the_caller():
+    """A driver called by address, whose own call by address raises: the error
+    propagates through both calls, as it would through direct calls."""
+    bundle = _Bundle(np.arange(5.0), 0.5)
+    out = np.zeros(4)
+    wrong = calls.address(_kernel, (np.int64(0),
+                                    _Bundle(np.arange(5, dtype=np.float32), 0.5),
+                                    np.zeros(4, dtype=np.float32)))
+    outer = calls.address(_forwards, (np.int64(0), np.int64(0), bundle, out))
+    with pytest.raises(TypeError, match="other argument types"):
+        _through(outer, wrong, bundle, out)
+    np.testing.assert_array_equal(out, 0.0)
+    right = calls.address(_kernel, (np.int64(0), bundle, out))
+    _through(outer, right, bundle, out)  # the same path calls through
+    np.testing.assert_array_equal(out, [0.0, 5.0, 0.0, 0.0])
+
+
 def test_a_kernel_that_returns_a_value_is_refused():
     with pytest.raises(TypeError, match="returns a value"):
         calls.address(_returns, (1.0,))

@@ -102,8 +102,8 @@ def _kernel_loss_grad(X, Y, sw, rows, theta, n_hidden, act, softmax, alpha,
             numba.set_num_threads(n_threads)  # the section restores the count
         data = Data(X, Y, sw)
         loss = network.loss_grad(data, rows, net, theta, float(alpha), work, grad,
-                                 parallel, network.block_kernel(data, rows, net,
-                                                                theta, work))
+                                 network.driver_kernels(data, rows, net, theta,
+                                                        work, parallel))
     return loss, grad
 
 
@@ -657,17 +657,19 @@ _PREDICT_AFTER_FIT = textwrap.dedent(
                 batch = 1000
                 params = make_params(theta, 0.01)
                 work = network.workspace(net.layout, batch, dtype)
-                training.train_epochs(data, rows[np.newaxis, :], net,
-                                      make_solver("adam", batch, lr_init=0.01),
-                                      params, work, None, Curves.empty(2), parallel,
-                                      parallel, network.block_kernel(
-                                          data, rows, net, params.theta, work))
+                solver = make_solver("adam", batch, lr_init=0.01)
+                training.train_epochs(data, rows[np.newaxis, :], net, solver,
+                                      params, work, None, Curves.empty(2),
+                                      training.epoch_kernels(
+                                          data, rows, net, solver, params, work,
+                                          parallel, parallel))
                 fitted = params.theta
             elif step == "loss_grad":
                 work = network.workspace(net.layout, n, dtype)
                 network.loss_grad(data, rows, net, theta, 1e-4, work,
-                                  np.empty_like(theta), parallel,
-                                  network.block_kernel(data, rows, net, theta, work))
+                                  np.empty_like(theta),
+                                  network.driver_kernels(data, rows, net, theta, work,
+                                                         parallel))
                 fitted = theta
             else:
                 out = np.full((n, Y.shape[1]), np.nan, dtype=dtype)

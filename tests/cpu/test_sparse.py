@@ -138,8 +138,9 @@ def _loss_grad(X, Y, sw, theta, net, batch, parallel, n_threads=None):
 
             numba.set_num_threads(n_threads)
         data = Data(X, Y, sw)
-        loss = network.loss_grad(data, rows, net, theta, 1e-3, work, grad, parallel,
-                                 network.block_kernel(data, rows, net, theta, work))
+        loss = network.loss_grad(data, rows, net, theta, 1e-3, work, grad,
+                                 network.driver_kernels(data, rows, net, theta, work,
+                                                        parallel))
     return loss, grad
 
 

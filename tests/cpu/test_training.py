@@ -404,9 +404,10 @@ def _train(X, Y, sw, orders, theta, n_epochs, act, softmax, alpha, solver,
     # loaded from the cache rely on it).
     with threads.parallel_section(network.use_blas(X.shape[1], n_hidden)):
         data = Data(X, Y, sw)
-        block = network.block_kernel(data, orders[0], net, params.theta, work)
+        kernels = training.epoch_kernels(data, orders[0], net, bundle, params, work,
+                                         parallel, parallel)
         done, status = training.train_epochs(data, orders, net, bundle, params, work,
-                                             val, curves, parallel, parallel, block)
+                                             val, curves, kernels)
     assert status in STATUSES
     return SimpleNamespace(done=done, status=status, params=params,
                            **params._asdict(), curve=curves.loss,
@@ -585,8 +586,8 @@ def _kernel_accuracy(X, Y, sw, rows, theta, shape, softmax, batch_size, trivial=
     val = Validation(rows, np.full((X.shape[0], Y.shape[1]), np.nan, dtype=X.dtype),
                      trivial)
     data = Data(X, Y, sw)
-    return _validate(data, val, net, theta, alpha, work, parallel,
-                     network.block_kernel(data, rows, net, theta, work))
+    return _validate(data, val, net, theta, alpha, work,
+                     network.driver_kernels(data, rows, net, theta, work, parallel))
 
 
 @pytest.mark.parametrize("shape", [(N_FEATURES, N_HIDDEN), (N_FEATURES, 16)],
@@ -641,8 +642,8 @@ def test_validate_regression(output, n_outputs):
     work = network.workspace(net.layout, 70, X.dtype)
     val = Validation(rows, np.full(Y.shape, np.nan), False)
     data = Data(X, Y, sw)
-    score, loss = _validate(data, val, net, theta, ALPHA_VAL, work, None,
-                            network.block_kernel(data, rows, net, theta, work))
+    score, loss = _validate(data, val, net, theta, ALPHA_VAL, work,
+                            network.driver_kernels(data, rows, net, theta, work))
     P = naive.forward(X[rows], theta, N_HIDDEN, n_outputs, "tanh", SLOPE, output)[3]
     assert_allclose(score, naive.r2(Y[rows], P, sw[rows]), rtol=1e-12)
     assert_allclose(loss, naive.loss_and_grad(X[rows], Y[rows], sw[rows], theta,

@@ -173,8 +173,8 @@ def test_loss_grad(kind, act, dtype, weighted):
         cpu_work = cpu_network.workspace(net.layout, rows.size, dtype)
         cpu_data = Data(X, Y, sw)
         cpu_loss = cpu_network.loss_grad(
-            cpu_data, rows, net, theta, alpha, cpu_work, cpu_grad, None,
-            cpu_network.block_kernel(cpu_data, rows, net, theta, cpu_work))
+            cpu_data, rows, net, theta, alpha, cpu_work, cpu_grad,
+            cpu_network.driver_kernels(cpu_data, rows, net, theta, cpu_work))
         assert_allclose(loss, cpu_loss, **TWIN_TOL)
         assert_allclose(grad.copy_to_host(), cpu_grad, **TWIN_TOL)
 
@@ -204,8 +204,8 @@ def test_loss_grad_regression(output, n_outputs, dtype):
         cpu_work = cpu_network.workspace(net.layout, rows.size, dtype)
         cpu_data = Data(X, Y, sw)
         cpu_loss = cpu_network.loss_grad(
-            cpu_data, rows, net, theta, alpha, cpu_work, cpu_grad, None,
-            cpu_network.block_kernel(cpu_data, rows, net, theta, cpu_work))
+            cpu_data, rows, net, theta, alpha, cpu_work, cpu_grad,
+            cpu_network.driver_kernels(cpu_data, rows, net, theta, cpu_work))
         assert_allclose(loss, cpu_loss, **TWIN_TOL)
         assert_allclose(grad.copy_to_host(), cpu_grad, **TWIN_TOL)
 

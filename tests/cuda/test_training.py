@@ -150,8 +150,8 @@ def _scores(X, Y, sw, rows, theta, net):
     cpu_work = cpu_network.workspace(net.layout, 8, X.dtype)
     cpu_data = Data(X, Y, sw)
     cpu_score, cpu_loss = _cpu_validate(
-        cpu_data, Validation(rows, out, False), net, theta, ALPHA_VAL, cpu_work, None,
-        cpu_network.block_kernel(cpu_data, rows, net, theta, cpu_work))
+        cpu_data, Validation(rows, out, False), net, theta, ALPHA_VAL, cpu_work,
+        cpu_network.driver_kernels(cpu_data, rows, net, theta, cpu_work))
     with np.errstate(all="ignore"):  # the tests of non-finite predictions
         expected = naive.loss_and_grad(X[rows], Y[rows], sw[rows], theta,
                                        net.layout.n_hidden, "tanh", SLOPE,
@@ -292,8 +292,8 @@ def _cpu_train(X, Y, sw, orders, theta, n_epochs, act, output, alpha, solver,
     work = cpu_network.workspace(net.layout, batch_size, X.dtype)
     data = Data(X, Y, sw)
     done, status = cpu_training.train_epochs(
-        data, orders, net, bundle, params, work, val, curves, None, None,
-        cpu_network.block_kernel(data, orders[0], net, params.theta, work))
+        data, orders, net, bundle, params, work, val, curves,
+        cpu_training.epoch_kernels(data, orders[0], net, bundle, params, work))
     return SimpleNamespace(done=done, status=status, curve=curves.loss,
                            val_scores=curves.score, val_losses=curves.val_loss,
                            new_lr=curves.new_lr,
