@@ -41,10 +41,11 @@ def _net(d, h, o, activation, dtype):
 
 
 @numba.njit
-def _block_tasks(data, rows, net, theta, work, out, n_blocks, repeat):
+def _block_tasks(data, rows, net, theta, work, out, kernels, n_blocks, repeat):
     for _ in range(repeat):
         for b in range(n_blocks):
-            network.block_task(b, n_blocks, data, rows, net, theta, work, out)
+            network.block_task(b, n_blocks, data, rows, net, theta, work, out,
+                               kernels)
 
 
 @numba.njit
@@ -117,6 +118,7 @@ def p1(repeat):
     work = network.workspace(net.layout, n, dtype)
     rows = np.arange(n, dtype=np.int32)
     no_out, out = np.empty((0, 0)), np.empty((n, 1))
+    kernels = network.driver_kernels(data, rows, net, theta, work)
     _, b1, W2, b2 = unpack(net.layout, theta)
     A1 = rng.uniform(-1, 1, (4, n))
     A2 = rng.uniform(0.01, 0.99, (1, n))
@@ -125,9 +127,10 @@ def p1(repeat):
                     0.999, 1e-8, 0.0, 0.0, 1e9)
     rows_ = [
         ("block_task, training (forward, loss, backward)",
-         _time(_block_tasks, (data, rows, net, theta, work, no_out, 1), repeat)),
+         _time(_block_tasks, (data, rows, net, theta, work, no_out, kernels, 1),
+               repeat)),
         ("block_task, forward only (outputs written)",
-         _time(_block_tasks, (data, rows, net, theta, work, out, 1), repeat)),
+         _time(_block_tasks, (data, rows, net, theta, work, out, kernels, 1), repeat)),
         ("  activate: 1600 tanh", _time(_activate, (A1, b1, net), repeat)),
         ("  output_activate: 400 logistic",
          _time(_output_activate, (A2.copy(), b2, net.output, np.empty(2 * n)), repeat)),
@@ -138,7 +141,7 @@ def p1(repeat):
                                np.empty(4), net), repeat)),
         ("descend: gradient finish and gd step, 17 parameters",
          _time(_descend, (work.grads, 1, net.layout, _params(theta.copy()), solver,
-                          network.Kernels(0)), repeat)),
+                          network.Kernels()), repeat)),
     ]
     return "P1 epoch (float64, 400 rows, 2 x 4 x 1 tanh), one thread", rows_
 
@@ -163,6 +166,7 @@ def p3(repeat):
         rows_ = [
             ("block_task, training (gather, forward, loss, backward)",
              _time(_block_tasks, (data, rows, net, theta, work, np.empty((0, 0), dtype),
+                                  network.driver_kernels(data, rows, net, theta, work),
                                   2), reps, per=2)),
             ("  sgemm W1^T X^T (256x100 by 100x256)",
              _time(_gemm, (W1, True, XB, True, np.empty((h, 256), dtype)), reps)),

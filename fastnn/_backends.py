@@ -138,7 +138,7 @@ def _kernels(announce, driver, args, found):
     """The :class:`fastnn.cpu.network.Kernels` of ``found`` (``kernel_calls``),
     which ``driver(*args)`` takes last; first ``announce`` whether any of them
     compiles."""
-    announce(*found.values(), (driver, (*args[:-1], network.Kernels(0, 0, 0))))
+    announce(*found.values(), (driver, (*args[:-1], network.Kernels())))
     return network.kernels(found)
 
 

@@ -15,10 +15,11 @@ Narrow layers go through hand loops, which read the block's inputs transposed
 reads them as gathered rows. :func:`use_blas` decides, by shape.
 
 ``X`` is a dense array or a :class:`~fastnn.ops.bundles.CSR` bundle of sparse
-rows: the first layer's product and gradient (:func:`first_layer`,
-:func:`first_layer_grad`) are chosen by its type at compile time, the sparse
-ones from :mod:`fastnn.cpu.sparse`, so that a dense fit compiles no sparse
-kernel and the other way round.
+rows: the first layer's product and gradient (:func:`_dense_first_layer` and
+:func:`_dense_first_layer_grad`, or their sparse twins over
+:mod:`fastnn.cpu.sparse`) are chosen by its type in Python, where the block
+kernel's loop kernels are looked up by address (:func:`kernel_calls`), so that a
+dense fit compiles no sparse kernel and the other way round.
 
 Every kernel takes the bundles of :mod:`fastnn.ops.bundles` and a
 :class:`Workspace`; one entry point, :func:`block_pass`, runs a batch's blocks
@@ -381,7 +382,8 @@ def _consecutive(rows):
 
 @jit
 def _dense_first_layer(X, rows, W1, blas, xbuf, ZT):
-    """:func:`first_layer` of an array ``X``: its rows gathered, then multiplied.
+    """``ZT = W1^T X[rows]^T`` (no bias) of an array ``X``: its rows gathered,
+    then multiplied.
 
     ``xbuf`` receives ``X[rows]`` for BLAS, which multiplies gathered rows at
     full speed, else its transpose (features x rows) for the hand loops, which
@@ -412,64 +414,37 @@ def _dense_first_layer(X, rows, W1, blas, xbuf, ZT):
     _matmul_t(W1, XT, ZT)
 
 
-def first_layer(X, rows, W1, blas, xbuf, ZT):
-    """``ZT = W1^T X[rows]^T`` (no bias), for dense or sparse ``X``.
-
-    Compiled code only (implementations below, by the type of ``X``). Dense:
-    ``xbuf`` receives the block's inputs (:func:`_dense_first_layer`), which
-    :func:`first_layer_grad` reads again. Sparse: ``xbuf`` is scratch of at
-    least ``m * n_hidden`` values (:func:`fastnn.cpu.sparse.first_layer`).
-    """
-    raise NotImplementedError("compiled code only")
+@jit
+def _sparse_first_layer(X, rows, W1, blas, xbuf, ZT):
+    """:func:`_dense_first_layer`'s contract for a :class:`CSR` ``X``: ``xbuf``
+    is scratch of at least ``m * n_hidden`` values; ``blas`` is not used."""
+    sparse.first_layer(X, rows, W1, xbuf, ZT)
 
 
-# Each implementation forwards to one kernel, a small call tree: the dispatch
-# costs a first dense fit about 0.2 s per stub (measured), no sparse kernel.
-@by_type(first_layer)
-def _first_layer(X, rows, W1, blas, xbuf, ZT):
-    if isinstance(X, types.Array):
-        return lambda X, rows, W1, blas, xbuf, ZT: _dense_first_layer(
-            X, rows, W1, blas, xbuf, ZT)
-    return lambda X, rows, W1, blas, xbuf, ZT: sparse.first_layer(X, rows, W1, xbuf,
-                                                                  ZT)
-
-
-def first_layer_grad(X, rows, xbuf, A1T, D1T, blas, scratch, gW1):
-    """``gW1 = X[rows]^T D1``, for dense or sparse ``X``; compiled code only.
-
-    Dense: from the inputs :func:`first_layer` left in ``xbuf``
-    (:func:`_first_layer_grad`, ``scratch`` its room for the transpose).
-    Sparse: over the nonzeros (:func:`fastnn.cpu.sparse.first_layer_grad`), with
-    the memory of ``A1T``, no longer needed, as scratch.
-    """
-    raise NotImplementedError("compiled code only")
-
-
-@by_type(first_layer_grad)
-def _first_layer_grad_by_type(X, rows, xbuf, A1T, D1T, blas, scratch, gW1):
-    if isinstance(X, types.Array):
-        return lambda X, rows, xbuf, A1T, D1T, blas, scratch, gW1: _first_layer_grad(
-            X, rows, xbuf, D1T, blas, scratch, gW1)
-    return lambda X, rows, xbuf, A1T, D1T, blas, scratch, gW1: (
-        sparse.first_layer_grad(X, rows, D1T, A1T.reshape(A1T.size), gW1))
+@jit
+def _sparse_first_layer_grad(X, rows, xbuf, A1T, D1T, blas, scratch, gW1):
+    """:func:`_dense_first_layer_grad`'s contract for a :class:`CSR` ``X``:
+    over the nonzeros, with the memory of ``A1T`` (no longer needed) as scratch."""
+    sparse.first_layer_grad(X, rows, D1T, A1T.reshape(A1T.size), gW1)
 
 
 @inline
-def forward_block(X, rows, net, theta, blas, xbuf, A1T, A2T, scratch):
+def forward_block(X, rows, net, theta, blas, xbuf, A1T, A2T, scratch, kernels):
     """Forward pass of the samples ``X[rows]``, transposed.
 
     Fills ``A1T = g(W1^T X[rows]^T + b1)`` (n_hidden x m) and
     ``A2T = out(W2^T A1T + b2)`` (n_outputs x m), ``m = len(rows)``. ``xbuf``
-    as in :func:`first_layer`. ``scratch`` holds ``2 m`` values.
+    as in :func:`_dense_first_layer`. ``scratch`` holds ``2 m`` values. The
+    first layer, the activations and the output function are ``kernels``'.
     """
     W1, b1, W2, b2 = unpack(net.layout, theta)
-    first_layer(X, rows, W1, blas, xbuf, A1T)
-    activate(A1T, b1, net)
+    calls.call(kernels.first_layer, (X, rows, W1, blas, xbuf, A1T))
+    calls.call(kernels.activate, (A1T, b1, net))
     if blas:
         gemm(W2, True, A1T, False, A2T)
     else:
         _matmul_t(W2, A1T, A2T)
-    output_activate(A2T, b2, net.output, scratch)
+    calls.call(kernels.output_activate, (A2T, b2, net.output, scratch))
 
 
 @inline
@@ -576,7 +551,8 @@ def _outer_sum(AT, BT, G):
 
 
 @inline
-def backward_block(YT, sw, net, theta, blas, X, rows, xbuf, A1T, A2T, D1T, grads):
+def backward_block(YT, sw, net, theta, blas, X, rows, xbuf, A1T, A2T, D1T, grads,
+                   kernels):
     """Write the block's unnormalised gradient sums into ``grads``.
 
     The output delta is ``A2 - Y`` because each output function is its loss's
@@ -611,15 +587,18 @@ def backward_block(YT, sw, net, theta, blas, X, rows, xbuf, A1T, A2T, D1T, grads
                     w = W2[j, c]
                     for r in range(m):
                         D1T[j, r] += w * A2T[c, r]
-    hidden_delta(W2, A2T, A1T, D1T, gb1, net)
-    first_layer_grad(X, rows, xbuf, A1T, D1T, blas, grads[net.layout.size :], gW1)
+    calls.call(kernels.hidden_delta, (W2, A2T, A1T, D1T, gb1, net))
+    calls.call(kernels.first_layer_grad, (X, rows, xbuf, A1T, D1T, blas,
+                                          grads[net.layout.size :], gW1))
 
 
 @jit
-def _first_layer_grad(X, rows, xbuf, D1T, blas, scratch, gW1):
+def _dense_first_layer_grad(X, rows, xbuf, A1T, D1T, blas, scratch, gW1):
     """``gW1 = X[rows]^T D1`` of an array ``X``, from the inputs in ``xbuf``.
 
-    ``xbuf`` holds them as :func:`_dense_first_layer` gathered them.
+    ``xbuf`` holds them as :func:`_dense_first_layer` gathered them; ``scratch``
+    is room for the transpose; ``A1T`` is not used (the contract of
+    :func:`_sparse_first_layer_grad`).
     """
     d, h = gW1.shape
     m = rows.shape[0]
@@ -639,12 +618,16 @@ def _first_layer_grad(X, rows, xbuf, D1T, blas, scratch, gW1):
 
 
 @entry
-def block_task(b, n_blocks, data, rows, net, theta, work, out):
+def block_task(b, n_blocks, data, rows, net, theta, work, out, kernels):
     """Block ``b`` of ``rows``: its forward pass, then the rest of its job.
 
     With rows in ``out``, the block's output activations go to ``out[rows]``;
     else (training) its loss and weight sums go to ``work.sums[:, b]`` and its
-    partial gradient to ``work.grads[b]``.
+    partial gradient to ``work.grads[b]``. The loop kernels (first layer,
+    activations, output function, hidden deltas, first layer's gradient) are
+    called at ``kernels``' addresses (:func:`kernel_calls`): the block kernel
+    holds none of their code, and one block kernel serves dense and sparse
+    inputs' kernels alike.
     """
     lay = net.layout
     h, o = lay.n_hidden, lay.n_outputs
@@ -655,7 +638,7 @@ def block_task(b, n_blocks, data, rows, net, theta, work, out):
     A1T = work.hidden[b, : h * m].reshape((h, m))
     A2T = work.output[b, : o * m].reshape((o, m))
     forward_block(data.X, block, net, theta, blas, work.inputs[b], A1T, A2T,
-                  work.weights[b, m:])
+                  work.weights[b, m:], kernels)
     if out.shape[0] > 0:
         for r in range(m):
             for c in range(o):
@@ -668,7 +651,7 @@ def block_task(b, n_blocks, data, rows, net, theta, work, out):
     # D1T is free until backward_block: its first row holds the per-sample losses.
     work.sums[0, b] = block_loss(YT, sw, A2T, net, D1T[0])
     backward_block(YT, sw, net, theta, blas, data.X, block, work.inputs[b], A1T, A2T,
-                   D1T, work.grads[b])
+                   D1T, work.grads[b], kernels)
 
 
 use_blas_jit = jit(use_blas)
@@ -682,44 +665,73 @@ def block_args(data, rows, net, theta, work, out=None):
     """
     if out is None:
         out = np.empty((0, 0), dtype=theta.dtype)
-    return (np.int64(0), np.int64(1), data, rows, net, theta, work, out)
-
-
-def block_kernel(data, rows, net, theta, work, out=None):
-    """The address of :func:`block_task` for these arguments (compiled or loaded
-    first), which the compiled drivers call it through (:mod:`fastnn.cpu.calls`).
-    """
-    return calls.address(block_task, block_args(data, rows, net, theta, work, out))
+    return (np.int64(0), np.int64(1), data, rows, net, theta, work, out, Kernels())
 
 
 class Kernels(NamedTuple):
-    """Addresses of the kernels the compiled drivers call (:mod:`fastnn.cpu.calls`).
+    """Addresses of the kernels the compiled code calls (:mod:`fastnn.cpu.calls`).
 
-    Addresses, not the choice of threads as a None-or-int argument: a driver
-    (the epoch loop, the L-BFGS objective) then has one type whatever the fit's
-    shapes and thread count, compiles once per dtype and kind of input, and
-    holds none of the code of the kernels it calls.
+    Each is taken for the argument types of its call site (:func:`kernel_calls`)
+    and is 0 where not used. Addresses rather than types (a None-or-int
+    argument for threads, an overload per kind of input): the drivers (the
+    epoch loop, the L-BFGS objective, the block kernel) have one type whatever
+    the fit's shapes, thread count and kind of input, compile once per dtype,
+    and hold none of the code of the kernels they call.
     """
 
     #: :func:`block_task` for the driver's arguments.
-    block: int
+    block: int = 0
     #: :func:`blocks_in_parallel` for them, or 0: the blocks run in turn, and no
     #: parallel driver is compiled.
     blocks: int = 0
     #: The epoch loop's parallel update (``fastnn.cpu.training``), or 0: the
     #: update runs on one thread.
     update: int = 0
+    #: The first layer's product (:func:`_dense_first_layer` or
+    #: :func:`_sparse_first_layer`, by the kind of ``X``).
+    first_layer: int = 0
+    #: :func:`activate`.
+    activate: int = 0
+    #: :func:`output_activate`.
+    output_activate: int = 0
+    #: :func:`hidden_delta`.
+    hidden_delta: int = 0
+    #: The first layer's gradient (:func:`_dense_first_layer_grad` or
+    #: :func:`_sparse_first_layer_grad`).
+    first_layer_grad: int = 0
+
+
+def loop_kernel_calls(X, rows, net, dtype):
+    """``{field of Kernels: (kernel, args)}`` of the loop kernels that
+    :func:`block_task` calls for inputs ``X``, row indices of ``rows``' dtype and
+    arrays of ``dtype`` (the arguments of the types of each call site: every
+    array the block kernel passes is C-contiguous)."""
+    vector, matrix, block = np.empty(1, dtype), np.empty((1, 1), dtype), rows[:1]
+    blas = bool(use_blas(net.layout.n_features, net.layout.n_hidden))
+    dense = not isinstance(X, CSR)
+    return {
+        "first_layer": (_dense_first_layer if dense else _sparse_first_layer,
+                        (X, block, matrix, blas, vector, matrix)),
+        "activate": (activate, (matrix, vector, net)),
+        "output_activate": (output_activate, (matrix, vector, net.output, vector)),
+        "hidden_delta": (hidden_delta, (matrix, matrix, matrix, matrix, vector, net)),
+        "first_layer_grad": (
+            _dense_first_layer_grad if dense else _sparse_first_layer_grad,
+            (X, block, vector, matrix, matrix, blas, vector, matrix)),
+    }
 
 
 def kernel_calls(data, rows, net, theta, work, parallel):
-    """``{field of Kernels: (kernel, args)}``: what a driver of these arguments
-    calls by address. ``parallel`` as :func:`parallelism` returns it: the
-    parallel block driver only when it is not None."""
-    found = {"block": (block_task, block_args(data, rows, net, theta, work))}
+    """``{field of Kernels: (kernel, args)}``: what the drivers of these
+    arguments call by address, with arguments of the types of each call site.
+    ``parallel`` as :func:`parallelism` returns it: the parallel block driver
+    only when it is not None."""
+    found = loop_kernel_calls(data.X, rows, net, theta.dtype)
+    found["block"] = (block_task, block_args(data, rows, net, theta, work))
     if parallel is not None:
         found["blocks"] = (blocks_in_parallel, (
             np.int64(1), data, rows, net, theta, work,
-            np.empty((0, 0), dtype=theta.dtype), 0))
+            np.empty((0, 0), dtype=theta.dtype), Kernels()))
     return found
 
 
@@ -762,11 +774,12 @@ def input_from_parts(x0, x1, x2, x3):
 
 
 @pjit
-def blocks_in_parallel(n_blocks, data, rows, net, theta, work, out, block):
+def blocks_in_parallel(n_blocks, data, rows, net, theta, work, out, kernels):
     """:func:`block_task` of every block, ``b = 0 ... n_blocks - 1``, on threads.
 
-    ``block`` is the address of :func:`block_task` for these arguments
-    (:func:`block_kernel`): the driver calls it, and holds none of its code.
+    ``kernels`` as :func:`block_task` takes it, with the address of
+    :func:`block_task` for these arguments: the driver calls it, and holds none
+    of its code.
     """
     # numba's parallel loops take arrays and scalars reliably, not tuples of them
     # (nested tuples fail to lower): the bundles are rebuilt inside the loop.
@@ -775,12 +788,14 @@ def blocks_in_parallel(n_blocks, data, rows, net, theta, work, out, block):
     d, h, o, b1, w2, b2, size = net.layout
     code, slope, output, eps = net.activation, net.slope, net.output, net.eps
     w_in, w_y, w_sw, w_a1, w_d1, w_a2, w_g, w_sums = work
+    k0, k1, k2, k3, k4, k5, k6, k7 = kernels
     for b in prange(n_blocks):
-        calls.call(block, (
+        calls.call(k0, (
             np.int64(b), np.int64(n_blocks),
             Data(input_from_parts(x0, x1, x2, x3), Y, sample_weight), rows,
             Network(Layout(d, h, o, b1, w2, b2, size), code, slope, output, eps),
-            theta, Workspace(w_in, w_y, w_sw, w_a1, w_d1, w_a2, w_g, w_sums), out))
+            theta, Workspace(w_in, w_y, w_sw, w_a1, w_d1, w_a2, w_g, w_sums), out,
+            Kernels(k0, k1, k2, k3, k4, k5, k6, k7)))
 
 
 @inline
@@ -801,11 +816,11 @@ def block_pass(data, rows, net, theta, work, out, kernels):
     if kernels.blocks != 0 and n_blocks > 1 and _parallel_pays(
             n, lay.n_features, lay.n_hidden):
         calls.call(kernels.blocks, (np.int64(n_blocks), data, rows, net, theta, work,
-                                    out, kernels.block))
+                                    out, kernels))
     else:
         for b in range(n_blocks):
             calls.call(kernels.block, (np.int64(b), np.int64(n_blocks), data, rows,
-                                       net, theta, work, out))
+                                       net, theta, work, out, kernels))
     loss_sum = 0.0
     weight_sum = 0.0
     if out.shape[0] == 0:
@@ -844,9 +859,9 @@ def predict_proba(X, net, theta, out, parallel):
                 np.empty(0, dtype=X.dtype))
     work = workspace(net.layout, chunk, X.dtype, nnz)
     block_rows = work.weights.shape[1] // ROW_SLOTS
-    block = block_kernel(data, rows, net, theta, work, out)
+    kernels = driver_kernels(data, rows, net, theta, work)
     if parallel is not None and n * h * (d + 8) < PREDICT_COMPILE_MIN_WORK:
-        driver_args = (1, data, rows, net, theta, work, out, block)
+        driver_args = (1, data, rows, net, theta, work, out, kernels)
         parallel = None if will_compile(blocks_in_parallel, driver_args) else parallel
     for start in range(0, n, chunk):
         chunk_rows = rows[start : start + chunk]
@@ -854,10 +869,11 @@ def predict_proba(X, net, theta, out, parallel):
         if (parallel is not None and n_blocks > 1
                 and parallel_pays(chunk_rows.shape[0], d, h)):
             blocks_in_parallel(n_blocks, data, chunk_rows, net, theta, work, out,
-                               block)
+                               kernels)
         else:
             for b in range(n_blocks):
-                block_task(b, n_blocks, data, chunk_rows, net, theta, work, out)
+                block_task(b, n_blocks, data, chunk_rows, net, theta, work, out,
+                           kernels)
 
 
 @jit

@@ -279,6 +279,11 @@ def test_output_activate_infinite_inputs(softmax, dtype):
                               [0.0, 0.0, 0.0]], rtol=1e-6, atol=0)
 
 
+def _loop_kernels(X, rows, net):
+    """The block kernel's loop kernels, by address, for these arguments."""
+    return network.kernels(network.loop_kernel_calls(X, rows, net, X.dtype))
+
+
 @SHAPE_PATHS
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("act", ACTIVATIONS)
@@ -293,7 +298,8 @@ def test_forward_block(kind, act, dtype, shape, blas):
     xbuf = np.full(d * m + 3, np.nan, dtype=dtype)
     scratch = np.full(2 * m, np.nan, dtype=dtype)
     net = _net(shape, o, act, softmax, dtype)
-    forward_block(X, rows, net, theta, blas, xbuf, A1T, A2T, scratch)
+    forward_block(X, rows, net, theta, blas, xbuf, A1T, A2T, scratch,
+                  _loop_kernels(X, rows, net))
     X64, theta64 = _as64(X, theta)
     _, A1, _, A2 = naive.forward(X64[rows], theta64, h, o, act, SLOPE, softmax)
     # The inputs as the backward pass reads them: rows for BLAS, columns otherwise.
@@ -366,13 +372,14 @@ def test_backward_block(kind, act, dtype, shape, blas):
     A1T, D1T, A2T = (np.full((k, m), np.nan, dtype=dtype) for k in (h, h, o))
     xbuf = np.full(d * m, np.nan, dtype=dtype)
     net = _net(shape, o, act, softmax, dtype)
+    kernels = _loop_kernels(X, rows, net)
     forward_block(X, rows, net, theta, blas, xbuf, A1T, A2T,
-                  np.empty(2 * m, dtype=dtype))
+                  np.empty(2 * m, dtype=dtype), kernels)
     YT, sw_rows = _gather_targets(Y, sw, rows)
     # The layout of theta, then room for the first layer's gradient transposed.
     grads = np.full(net.layout.size + d * h, np.nan, dtype=dtype)
     backward_block(YT, sw_rows, net, theta, blas, X, rows, xbuf, A1T, A2T, D1T,
-                   grads)
+                   grads, kernels)
     grad = grads[: net.layout.size]
     # The block's sums, before the division by sum(sw) and without the penalty.
     _, ref = _naive_loss_grad(X, Y, sw, rows, theta, h, act, softmax, 0.0)

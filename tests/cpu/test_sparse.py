@@ -107,13 +107,15 @@ def test_forward_and_backward_block_sparse_equal_dense(dtype, blas):
         A1T, D1T, A2T = (np.full((k, m), np.nan, dtype=dtype) for k in (h, h, o))
         # Sparse rows need m * h of scratch; dense ones get their gathered copy.
         xbuf = np.full(max(d, h) * m, np.nan, dtype=dtype)
+        kernels = network.kernels(network.loop_kernel_calls(inputs, rows, net,
+                                                            dtype))
         forward_block(inputs, rows, net, theta, blas, xbuf, A1T, A2T,
-                      np.empty(2 * m, dtype=dtype))
+                      np.empty(2 * m, dtype=dtype), kernels)
         A1, A2 = A1T.copy(), A2T.copy()
         YT = np.ascontiguousarray(Y[rows].T, dtype=dtype)
         grads = np.full(net.layout.size + d * h, np.nan, dtype=dtype)
         backward_block(YT, sw[rows], net, theta, blas, inputs, rows, xbuf, A1T, A2T,
-                       D1T, grads)
+                       D1T, grads, kernels)
         results.append((A1, A2, grads[: net.layout.size]))
     for dense, csr in zip(*results, strict=True):
         assert_allclose(csr, dense, **TOL[dtype])
