@@ -684,8 +684,8 @@ class Kernels(NamedTuple):
     #: :func:`blocks_in_parallel` for them, or 0: the blocks run in turn, and no
     #: parallel driver is compiled.
     blocks: int = 0
-    #: The epoch loop's parallel update (``fastnn.cpu.training``), or 0: the
-    #: update runs on one thread.
+    #: The epoch loop's gradient and update, on one thread or on several
+    #: (``fastnn.cpu.training.update_call``); 0 for the L-BFGS objective.
     update: int = 0
     #: The first layer's product (:func:`_dense_first_layer` or
     #: :func:`_sparse_first_layer`, by the kind of ``X``).

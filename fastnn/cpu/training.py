@@ -85,6 +85,12 @@ def _descend_chunk(c, grads, n_blocks, layout, params, solver, lr, scale):
           solver, lr)
 
 
+@jit
+def _descend_serially(grads, n_blocks, layout, params, solver, lr, scale):
+    for c in range(-(-params.theta.shape[0] // UPDATE_CHUNK)):
+        _descend_chunk(c, grads, n_blocks, layout, params, solver, lr, scale)
+
+
 @pjit
 def _descend_in_parallel(grads, n_blocks, layout, params, solver, lr, scale):
     # Bundles rebuilt inside the loop, as in fastnn.cpu.network.blocks_in_parallel.
@@ -107,26 +113,28 @@ def descend(grads, n_blocks, layout, params, solver, lr, scale, kernels):
 
     Each chunk of parameters is read once while in cache; this is
     :func:`fastnn.cpu.network.loss_grad`'s gradient followed by the update of
-    :func:`update`, operation for operation. On one thread when
-    ``kernels.update`` is 0, else through :func:`_descend_in_parallel` at that
-    address (:func:`kernel_calls`).
+    :func:`update`, operation for operation, chunk by chunk on one thread or
+    on several: ``kernels.update`` is the address of either driver
+    (:func:`update_call`), so the epoch loop holds the code of neither.
     """
-    if kernels.update == 0:
-        for c in range(-(-params.theta.shape[0] // UPDATE_CHUNK)):
-            _descend_chunk(c, grads, n_blocks, layout, params, solver, lr, scale)
-    else:
-        calls.call(kernels.update, (grads, np.int64(n_blocks), layout, params, solver,
-                                    lr, scale))
+    calls.call(kernels.update, (grads, np.int64(n_blocks), layout, params, solver,
+                                lr, scale))
+
+
+def update_call(grads, layout, params, solver, parallel_update=None):
+    """``(kernel, args)`` of :func:`descend`'s ``kernels.update``: the driver
+    that updates on one thread, or on threads when ``parallel_update`` (as
+    :func:`fastnn.cpu.network.update_parallelism` returns it) is not None."""
+    driver = _descend_serially if parallel_update is None else _descend_in_parallel
+    return driver, (grads, np.int64(1), layout, params, solver, 0.0, 0.0)
 
 
 def kernel_calls(data, rows, net, solver, params, work, parallel, parallel_update):
-    """:func:`fastnn.cpu.network.kernel_calls` for the epoch loop, and the
-    parallel update when ``parallel_update`` (as
-    :func:`fastnn.cpu.network.update_parallelism` returns it) is not None."""
+    """:func:`fastnn.cpu.network.kernel_calls` for the epoch loop, with its
+    update (:func:`update_call`)."""
     found = network.kernel_calls(data, rows, net, params.theta, work, parallel)
-    if parallel_update is not None:
-        found["update"] = (_descend_in_parallel, (
-            work.grads, np.int64(1), net.layout, params, solver, 0.0, 0.0))
+    found["update"] = update_call(work.grads, net.layout, params, solver,
+                                  parallel_update)
     return found
 
 
