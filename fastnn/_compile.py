@@ -68,8 +68,9 @@ def _fit_signatures(dtype, early_stopping, sparse, n_threads):
     work = network.workspace(lay, 32, dtype, nnz)
     val = (Validation(rows[:16].copy(), np.empty((64, 2), dtype=dtype), False)
            if early_stopping else None)
-    # The parallel drivers are compiled by address (a fit with threads calls
-    # them); this tiny problem's batches then still run serially.
+    # The drivers a fit calls by address, serial and parallel (a fit with
+    # threads calls the latter; this tiny problem's batches run serially).
+    training.epoch_kernels(data, rows, net, solver, params, work)
     kernels = training.epoch_kernels(data, rows, net, solver, params, work,
                                      n_threads, n_threads)
     training.train_epochs(data, rows[np.newaxis, 16:], net, solver, params, work,
