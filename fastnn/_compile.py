@@ -7,7 +7,10 @@ or predict can need, so that an image or a cluster bootstrap can bake the cache
 once (:func:`fastnn._numba_cache.will_compile` tells whether a call compiles).
 """
 
+import concurrent.futures
 import itertools
+import multiprocessing
+import os
 import time
 import warnings
 
@@ -84,34 +87,13 @@ def _fit_signatures(dtype, early_stopping, sparse, n_threads):
                       network.driver_kernels(data, rows, net, theta, full, n_threads))
 
 
-def precompile(verbose=True):
-    """Compile (or load from the cache) every CPU kernel a fit or predict can use.
-
-    Covers the classifier's and the regressor's kernels (the same ones), both
-    float dtypes, dense and sparse inputs, serial and multithreaded blocks and
-    parameter updates, with and without early stopping, L-BFGS and prediction:
-    afterwards
-    no fit of either dtype compiles anything (data sets of 2**31 rows or more,
-    which index with 64-bit integers, excepted). Run it where the Numba cache
-    will be read, e.g. while building an image (``python -m fastnn compile``).
-
-    Parameters
-    ----------
-    verbose : bool, default=True
-        Print each group of kernels and the seconds it took.
-
-    Returns
-    -------
-    seconds : float
-        The total time taken.
-    """
-    start = time.perf_counter()
+def _compile_dtype(dtype, verbose):
+    """Every group of one dtype's kernels (:func:`precompile`'s unit of work)."""
+    dtype = np.dtype(dtype).type
     with warnings.catch_warnings(), threads.parallel_section(True) as n_threads:
         warnings.simplefilter("ignore")
         n_threads = max(2, n_threads)
-        for dtype, sparse, early_stopping in itertools.product(
-            DTYPES, (False, True), (False, True)
-        ):
+        for sparse, early_stopping in itertools.product((False, True), (False, True)):
             tic = time.perf_counter()
             _fit_signatures(dtype, early_stopping, sparse, n_threads)
             if verbose:
@@ -119,6 +101,50 @@ def precompile(verbose=True):
                       f"{'with' if early_stopping else 'without'} early stopping"
                       f"{'' if early_stopping else ', L-BFGS, prediction'}: "
                       f"{time.perf_counter() - tic:.2f} s", flush=True)
+
+
+def precompile(verbose=True, n_jobs=None):
+    """Compile (or load from the cache) every CPU kernel a fit or predict can use.
+
+    Covers the classifier's and the regressor's kernels (the same ones), both
+    float dtypes, dense and sparse inputs, serial and multithreaded blocks and
+    parameter updates, with and without early stopping, L-BFGS and prediction:
+    afterwards no fit of either dtype compiles anything (data sets of 2**31
+    rows or more, which index with 64-bit integers, excepted). Run it where the
+    Numba cache will be read, e.g. while building an image
+    (``python -m fastnn compile``).
+
+    Parameters
+    ----------
+    verbose : bool, default=True
+        Print each group of kernels and the seconds it took.
+    n_jobs : int, default=None
+        Processes that compile at once, one dtype's kernels each (Numba
+        compiles one kernel at a time per process): None for one per CPU, at
+        most 2. With more than one, the kernels go to the Numba cache from
+        worker processes (this process then loads them from the cache when a
+        fit first needs them); with 1, everything compiles in this process.
+
+    Returns
+    -------
+    seconds : float
+        The total time taken.
+    """
+    start = time.perf_counter()
+    if n_jobs is None:
+        n_jobs = os.cpu_count() or 1
+    n_jobs = max(1, min(int(n_jobs), len(DTYPES)))
+    names = [np.dtype(dtype).name for dtype in DTYPES]
+    if n_jobs == 1:
+        for name in names:
+            _compile_dtype(name, verbose)
+    else:
+        # Fresh interpreters (spawn): a fork would copy this process's Numba
+        # state and threads.
+        context = multiprocessing.get_context("spawn")
+        with concurrent.futures.ProcessPoolExecutor(n_jobs, mp_context=context) as pool:
+            for done in [pool.submit(_compile_dtype, name, verbose) for name in names]:
+                done.result()
     total = time.perf_counter() - start
     if verbose:
         print(f"fastnn kernels ready in {total:.2f} s (Numba cache: "

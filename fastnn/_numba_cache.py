@@ -16,15 +16,32 @@ kernel's compiled code holds code from other files (the scalar math of
 edit of one of those, numba would load stale code. :class:`GuardedCache` stamps
 every entry with all of the package's source files instead (:func:`package_stamp`),
 so that any change of any of them compiles every kernel again.
+
+Numba's own save is not safe for processes that fill one cache at once with
+different signatures of a kernel (numba#10128): each reads the kernel's index,
+adds its entry and writes the index back, so one entry can be lost, and each
+names its data file by counting the index's entries, so two signatures can get
+the same file, and the index then maps one signature to the other's code.
+:class:`GuardedCache` saves under a lock on the index (POSIX ``flock``;
+released when a process dies), names each data file after its key, and checks
+the signature of what it loads (``python -m fastnn compile`` fills the cache from
+two processes; so do Dask workers sharing one).
 """
 
+import contextlib
 import hashlib
 import os
 import sys
 import warnings
 
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX: data names still unique
+    fcntl = None
+
 import numba
 import sklearn
+from numba.core import sigutils
 from numba.core.caching import FunctionCache, IndexDataCacheFile
 
 
@@ -92,8 +109,42 @@ def package_stamp():
     return _PACKAGE_STAMP
 
 
+@contextlib.contextmanager
+def _locked(path):
+    """An exclusive lock on ``path`` (created if need be) for the block; no lock
+    where there is no ``flock`` or the file cannot be opened (a read-only cache,
+    whose save fails anyway and is reported)."""
+    try:
+        handle = open(path, "a") if fcntl is not None else None
+    except OSError:
+        handle = None
+    if handle is None:
+        yield
+        return
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 class _GuardedIndexDataCacheFile(IndexDataCacheFile):
-    """Numba's index and data files, an unreadable one read as empty."""
+    """Numba's index and data files, an unreadable one read as empty, saved
+    safely by processes that fill one cache at once."""
+
+    def save(self, key, data):
+        # Numba's save, under a lock on the index, with a data file named after
+        # the key instead of the count of entries (see the module docstring).
+        with _locked(self._index_path + ".lock"):
+            overloads = self._load_index()
+            data_name = overloads.get(key)
+            if data_name is None:
+                digest = hashlib.sha256(repr(key).encode()).hexdigest()[:16]
+                data_name = f"{self._index_name[:-len('.nbi')]}.{digest}.nbc"
+                overloads[key] = data_name
+                self._save_index(overloads)
+            self._save_data(data_name, data)
 
     def _load_index(self):
         # numba reads the index on saves too: an empty one lets the save write
@@ -127,10 +178,18 @@ class GuardedCache(FunctionCache):
 
     def _load_overload(self, sig, target_context):
         try:
-            return super()._load_overload(sig, target_context)
+            cres = super()._load_overload(sig, target_context)
         except Exception as exc:  # data that unpickles but does not rebuild
             _report("read", self._cache_file._index_path, exc)
             return None
+        if cres is not None and tuple(cres.signature.args) != tuple(
+                sigutils.normalize_signature(sig)[0]):
+            # Another signature's code under this one's entry (written by
+            # Numba's unlocked save, or tampered with): a miss, rewritten.
+            _report("read", self._cache_file._index_path,
+                    TypeError("an entry holds another signature's code"))
+            return None
+        return cres
 
     def has(self, sig, target_context):
         """Whether the index lists ``sig`` for this machine (nothing is loaded)."""

@@ -263,3 +263,107 @@ def test_four_processes_on_one_empty_cache_one_killed(warm_cache, tmp_path):
     after = _fit(env)
     assert after["result"] == clean
     assert after["compiled"] == 0 and after["damaged"] == []
+
+
+# A kernel of many signatures, cached through GuardedCache; the child compiles
+# (or loads) those named on its command line and prints what it compiled.
+_RACY = textwrap.dedent("""
+    import json, sys, time, warnings
+    import numba
+    import numpy as np
+    from numba.core import event
+    import fastnn
+    from fastnn._numba_cache import guard
+
+    compiled = []
+
+    class _Count(event.Listener):
+        def on_start(self, ev):
+            pass
+
+        def on_end(self, ev):
+            compiled.append(str(ev.data["args"]))
+
+    event.register("numba:compile", _Count())
+
+    def total(a):
+        s = 0
+        for v in a.flat:
+            s += v
+        return s
+
+    total = guard(numba.njit(total))
+    total.__module__ = "fastnn_cache_race"
+    out = []
+    time.sleep(max(0.0, float(sys.argv[1]) - time.time()))  # all start at once
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for spec in sys.argv[2:]:
+            dtype, ndim = spec.split(":")
+            out.append(float(total(np.ones((2,) * int(ndim), dtype=dtype))))
+    print(json.dumps({"sums": out, "compiled": compiled,
+                      "damaged": [str(w.message) for w in caught
+                                  if issubclass(w.category,
+                                                fastnn.DamagedCacheWarning)]}))
+""")
+_SPECS = [f"{dtype}:{ndim}" for dtype in ("float32", "float64", "int32", "int64",
+                                           "uint8", "int16")
+          for ndim in (1, 2, 3, 4)]
+
+
+def _racy(script_dir, env, specs, wait=True, start=0.0):
+    proc = subprocess.Popen([sys.executable, str(script_dir / "racy.py"),
+                             str(start), *specs],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env, cwd=str(script_dir))
+    if not wait:
+        return proc
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err
+    return json.loads(out.splitlines()[-1])
+
+
+def test_processes_saving_other_signatures_at_once_lose_nothing(tmp_path):
+    """Four processes fill one empty cache at once, each with other signatures
+    of one kernel (as ``python -m fastnn compile``'s workers do): the index
+    keeps every entry and each maps to its own code, so a fresh process loads
+    all 24 signatures and compiles nothing (numba's unlocked save, counting
+    its data files, loses entries and can swap code: numba#10128)."""
+    (tmp_path / "racy.py").write_text(_RACY)
+    env = _env(NUMBA_CACHE_DIR=tmp_path / "cache")
+    start = time.time() + 8.0  # after the four imports
+    procs = [_racy(tmp_path, env, _SPECS[i::4], wait=False, start=start)
+             for i in range(4)]
+    for proc in procs:
+        out, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0, err
+    after = _racy(tmp_path, env, _SPECS)
+    assert after["compiled"] == [] and after["damaged"] == []
+    assert after["sums"] == [2.0 ** int(s.split(":")[1]) for s in _SPECS]
+
+
+def test_an_entry_holding_another_signatures_code_is_a_miss(tmp_path):
+    """An index whose entry for one signature names another's data file (what
+    numba's own save can leave behind) is a miss: the kernel compiles, gives the
+    right result, warns once, and the entry is repaired for the next process."""
+    (tmp_path / "racy.py").write_text(_RACY)
+    env = _env(NUMBA_CACHE_DIR=tmp_path / "cache")
+    specs = ["float64:1", "int64:2"]
+    _racy(tmp_path, env, specs)
+    [index] = (tmp_path / "cache").rglob("*.nbi")
+    with open(index, "rb") as f:
+        version = pickle.load(f)
+        stamp, overloads = pickle.loads(f.read())
+    keys = list(overloads)
+    assert len(keys) == 2
+    overloads[keys[0]], overloads[keys[1]] = overloads[keys[1]], overloads[keys[0]]
+    with open(index, "wb") as f:
+        pickle.dump(version, f, protocol=-1)
+        f.write(pickle.dumps((stamp, overloads), protocol=-1))
+    swapped = _racy(tmp_path, env, specs)
+    assert swapped["sums"] == [2.0, 4.0]
+    assert len(swapped["compiled"]) == 2
+    assert len(swapped["damaged"]) == 1
+    assert "another signature" in swapped["damaged"][0]
+    repaired = _racy(tmp_path, env, specs)
+    assert repaired == {"sums": [2.0, 4.0], "compiled": [], "damaged": []}
