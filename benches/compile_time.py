@@ -795,11 +795,16 @@ def measure_precompile(_args):
             what = ("precompile: not available (`python -m fastnn compile` failed; "
                     "no fastnn.compile / fastnn.precompile)")
             return [Row(what, None)], records
+        entries = sum(name.endswith(".nbc") for _, _, names in os.walk(cache)
+                      for name in names)
         after = run_child("after precompile: every configuration, both dtypes",
                           ["-c", check_script()], cache)
     rows = [Row(f"precompile: `{how}` on an empty cache (process wall)",
                 _wall(records[-1]), limit=COMPILE_BUDGET_S,
-                units=_units(records[-1], "all")),
+                units=_units(records[-1], "all"),
+                note=(f"{entries} kernels written to the cache; the units column "
+                      "counts this process's compile events only, and the "
+                      "kernels compile in worker processes (one per dtype)")),
             *_check_rows(after)]
     return rows, [*records, after]
 
