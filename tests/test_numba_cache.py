@@ -335,7 +335,7 @@ def test_processes_saving_other_signatures_at_once_lose_nothing(tmp_path):
     procs = [_racy(tmp_path, env, _SPECS[i::4], wait=False, start=start)
              for i in range(4)]
     for proc in procs:
-        out, err = proc.communicate(timeout=600)
+        _, err = proc.communicate(timeout=600)
         assert proc.returncode == 0, err
     after = _racy(tmp_path, env, _SPECS)
     assert after["compiled"] == [] and after["damaged"] == []
