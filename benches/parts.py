@@ -14,6 +14,7 @@ compile events, callees excluded). Nothing here asserts on timings.
 """
 
 import argparse
+import functools
 import json
 import os
 import subprocess
@@ -48,16 +49,33 @@ def _block_tasks(data, rows, net, theta, work, out, kernels, n_blocks, repeat):
                                kernels)
 
 
-@numba.njit
+@functools.cache
+def _activate_loop(kernel):
+    @numba.njit
+    def run(Z, b, net, repeat):
+        for _ in range(repeat):
+            kernel(Z, b, net)
+
+    return run
+
+
 def _activate(Z, b, net, repeat):
-    for _ in range(repeat):
-        network.activate(Z, b, net)
+    _activate_loop(network.activation_kernels(net.activation)[0])(Z, b, net, repeat)
 
 
-@numba.njit
+@functools.cache
+def _output_activate_loop(kernel):
+    @numba.njit
+    def run(Z, b, output, scratch, repeat):
+        for _ in range(repeat):
+            kernel(Z, b, output, scratch)
+
+    return run
+
+
 def _output_activate(Z, b, output, scratch, repeat):
-    for _ in range(repeat):
-        network.output_activate(Z, b, output, scratch)
+    _output_activate_loop(network.output_kernel(output))(Z, b, output, scratch,
+                                                         repeat)
 
 
 @numba.njit
@@ -66,10 +84,19 @@ def _block_loss(YT, sw, A2T, net, out, repeat):
         network.block_loss(YT, sw, A2T, net, out)
 
 
-@numba.njit
+@functools.cache
+def _hidden_delta_loop(kernel):
+    @numba.njit
+    def run(W2, A2T, A1T, D1T, gb1, net, repeat):
+        for _ in range(repeat):
+            kernel(W2, A2T, A1T, D1T, gb1, net)
+
+    return run
+
+
 def _hidden_delta(W2, A2T, A1T, D1T, gb1, net, repeat):
-    for _ in range(repeat):
-        network.hidden_delta(W2, A2T, A1T, D1T, gb1, net)
+    _hidden_delta_loop(network.activation_kernels(net.activation)[1])(
+        W2, A2T, A1T, D1T, gb1, net, repeat)
 
 
 @numba.njit

@@ -19,6 +19,7 @@ import numpy as np
 import scipy.sparse
 
 from .cpu import network, threads, training
+from .ops import activations as act_ops
 from .ops import losses as loss_ops
 from .ops import schedules
 from .ops.bundles import (
@@ -80,6 +81,11 @@ def _fit_signatures(dtype, early_stopping, sparse, n_threads):
                           val, Curves.empty(1), kernels)
     if early_stopping:
         return  # prediction and L-BFGS are the same with or without
+    if not sparse:  # the loop kernels of every activation and output function
+        for change in ([{"activation": code} for code in set(act_ops.CODES.values())]
+                       + [{"output": code} for code in set(loss_ops.OUTPUTS.values())]):
+            network.kernels(network.loop_kernel_calls(data.X, rows,
+                                                      net._replace(**change), dtype))
     network.predict_proba(data.X, net, theta, np.empty((64, 2), dtype=dtype),
                           n_threads)
     full = network.workspace(lay, 64, dtype, nnz)

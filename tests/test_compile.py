@@ -38,6 +38,7 @@ fits = [
     (ShallowNNRegressor(64, loss="poisson", max_iter=2, early_stopping=True),
      X32, y32.astype(np.float32)),
     (ShallowNNClassifier(16, max_iter=2, verbose={v}), Xsp, y),
+    (ShallowNNClassifier(4, "logistic", max_iter=2), X, y),
 ]
 for est, X_, y_ in fits:
     est.fit(X_, y_).predict(X_)
@@ -82,11 +83,13 @@ def test_verbose_fit_says_when_it_compiles(tmp_path):
     code = _FITS.format(v=True).replace("fits = [", "fits = 2 * [", 1)
     out = _python(code, tmp_path)
     notices = [line for line in out.splitlines() if line.startswith("Compiling")]
-    # The first gd fit (float64), the first adam fit (float32) and the first
-    # sparse fit (float64) compile; the same fits again, the regressor's fits
-    # (the same kernels) and the predictions load what they compiled.
-    assert len(notices) == 3
+    # The first gd fit (float64), the first adam fit (float32), the first
+    # regressor fit (float64: relu and the identity output have loop kernels of
+    # their own) and the first sparse fit (float64) compile; the same fits
+    # again and the predictions load what they compiled.
+    assert len(notices) == 4, notices
     assert "float64" in notices[0]
     assert "float32" in notices[1]
     assert "float64" in notices[2]
+    assert "float64" in notices[3]
     assert "python -m fastnn compile" in notices[0]

@@ -223,132 +223,172 @@ def workspace(layout, batch_size, dtype, nnz_per_row=None):
 # out, made 168 such calls per tile loop).
 
 
-@jit
-def activate(ZT, b, net):
-    """``ZT = g(ZT + b[:, None])`` in place (the branch hoisted out of the loops)."""
-    fastmath.wide_vectors(ZT)
-    h, m = ZT.shape
-    code, slope = net.activation, net.slope
-    for j in range(h):
-        bj = b[j]
-        if code == act_ops.LOGISTIC:
-            for r in range(m):
-                ZT[j, r] = _logistic(ZT[j, r] + bj, slope)
-        elif code == act_ops.TANH:
-            for r in range(m):
-                ZT[j, r] = _tanh(ZT[j, r] + bj, slope)
-        elif code == act_ops.RELU:
-            for r in range(m):
-                ZT[j, r] = _relu(ZT[j, r] + bj, slope)
-        elif code == act_ops.LEAKY_RELU:
-            for r in range(m):
-                ZT[j, r] = _leaky_relu(ZT[j, r] + bj, slope)
-        else:
-            for r in range(m):
-                ZT[j, r] += bj
+# The loop kernels that depend on the activation or the output function come
+# one per choice: ``code`` (``output``) is a closure constant, so Numba prunes the
+# other choices' loops before typing, and its cache keys each variant by the
+# constant's value. They are called by address (:func:`loop_kernel_calls` picks
+# the fit's), so a variant costs its own small compilation and nothing else.
 
 
-@jit
-def hidden_delta(W2, A2T, A1T, D1T, gb1, net):
-    """The hidden deltas ``D1T = (W2 delta2) * g'(z)`` and their row sums ``gb1``.
+def _activation_kernels(code):
+    """``(activate, hidden_delta)`` for the activation ``code`` (ops codes)."""
+    LOGISTIC, TANH, RELU, LEAKY_RELU = (act_ops.LOGISTIC, act_ops.TANH, act_ops.RELU,
+                                        act_ops.LEAKY_RELU)
 
-    g'(z) is written from the output ``A1T = g(z)``; ``A2T`` holds the output
-    deltas. With one output the product ``W2 delta2`` is taken here, in the
-    same pass as g'(z) (it is rank one: P3's blocks spent 21 us on it as an
-    sgemm and a second pass); with more, ``D1T`` must hold it already. The
-    sums are :func:`total`'s, in its order: the lecture's study reproduces its
-    accuracies to the sample, which a change of summation order can break
-    (seen: 20 units, 90.5% against 90.0% after 5000 epochs).
-    """
-    fastmath.wide_vectors(D1T)
-    h, m = D1T.shape
-    code, slope = net.activation, net.slope
-    # g'(z) in the arrays' dtype: float32 fits multiply in float32, as MLP's
-    # do (a float64 factor made P3's loop convert every element: 2x slower).
-    cast = D1T.dtype.type
-    for j in range(h):
-        # Two loops per activation: reading D1T through another name than the
-        # one written (a row picked at run time) made LLVM's overlap check
-        # fail, and the loop run scalar (P2's 3 outputs: +15% per epoch).
-        if W2.shape[1] == 1:
-            w = W2[j, 0]
-            if code == act_ops.LOGISTIC:
+    @jit
+    def activate(ZT, b, net):
+        """``ZT = g(ZT + b[:, None])`` in place (one activation's loops)."""
+        fastmath.wide_vectors(ZT)
+        h, m = ZT.shape
+        slope = net.slope
+        for j in range(h):
+            bj = b[j]
+            if code == LOGISTIC:
                 for r in range(m):
-                    D1T[j, r] = w * A2T[0, r] * cast(_logistic_grad(A1T[j, r], slope))
-            elif code == act_ops.TANH:
+                    ZT[j, r] = _logistic(ZT[j, r] + bj, slope)
+            elif code == TANH:
                 for r in range(m):
-                    D1T[j, r] = w * A2T[0, r] * cast(_tanh_grad(A1T[j, r], slope))
-            elif code == act_ops.RELU:
+                    ZT[j, r] = _tanh(ZT[j, r] + bj, slope)
+            elif code == RELU:
                 for r in range(m):
-                    D1T[j, r] = w * A2T[0, r] * cast(_relu_grad(A1T[j, r], slope))
-            elif code == act_ops.LEAKY_RELU:
+                    ZT[j, r] = _relu(ZT[j, r] + bj, slope)
+            elif code == LEAKY_RELU:
                 for r in range(m):
-                    D1T[j, r] = w * A2T[0, r] * cast(_leaky_relu_grad(A1T[j, r], slope))
+                    ZT[j, r] = _leaky_relu(ZT[j, r] + bj, slope)
             else:
                 for r in range(m):
-                    D1T[j, r] = w * A2T[0, r]
-        elif code == act_ops.LOGISTIC:
-            for r in range(m):
-                D1T[j, r] *= cast(_logistic_grad(A1T[j, r], slope))
-        elif code == act_ops.TANH:
-            for r in range(m):
-                D1T[j, r] *= cast(_tanh_grad(A1T[j, r], slope))
-        elif code == act_ops.RELU:
-            for r in range(m):
-                D1T[j, r] *= cast(_relu_grad(A1T[j, r], slope))
-        elif code == act_ops.LEAKY_RELU:
-            for r in range(m):
-                D1T[j, r] *= cast(_leaky_relu_grad(A1T[j, r], slope))
-        gb1[j] = total(D1T[j])
+                    ZT[j, r] += bj
 
 
-@jit
-def output_activate(ZT, b, output, scratch):
-    """The output function (:mod:`fastnn.ops.losses`) of ``ZT + b``, in place.
+    @jit
+    def hidden_delta(W2, A2T, A1T, D1T, gb1, net):
+        """The hidden deltas ``D1T = (W2 delta2) * g'(z)`` and their row sums ``gb1``.
 
-    Logistic or exp per output, identity, or softmax per sample; ``ZT`` is
-    (n_outputs, n_rows); ``scratch`` holds at least ``2 * n_rows`` values. Every
-    loop runs over the rows (vectorised). Softmax subtracts each sample's
-    maximum first, so any finite input gives probabilities in [0, 1] without
-    overflow.
-    """
-    fastmath.wide_vectors(ZT)
-    o, m = ZT.shape
-    if output != loss_ops.SOFTMAX:
+        g'(z) is written from the output ``A1T = g(z)``; ``A2T`` holds the output
+        deltas. With one output the product ``W2 delta2`` is taken here, in the
+        same pass as g'(z) (it is rank one: P3's blocks spent 21 us on it as an
+        sgemm and a second pass); with more, ``D1T`` must hold it already. The
+        sums are :func:`total`'s, in its order: the lecture's study reproduces its
+        accuracies to the sample, which a change of summation order can break
+        (seen: 20 units, 90.5% against 90.0% after 5000 epochs).
+        """
+        fastmath.wide_vectors(D1T)
+        h, m = D1T.shape
+        slope = net.slope
+        # g'(z) in the arrays' dtype: float32 fits multiply in float32, as MLP's
+        # do (a float64 factor made P3's loop convert every element: 2x slower).
+        cast = D1T.dtype.type
+        for j in range(h):
+            # Two loops per activation: reading D1T through another name than the
+            # one written (a row picked at run time) made LLVM's overlap check
+            # fail, and the loop run scalar (P2's 3 outputs: +15% per epoch).
+            if W2.shape[1] == 1:
+                w = W2[j, 0]
+                if code == LOGISTIC:
+                    for r in range(m):
+                        D1T[j, r] = (w * A2T[0, r]
+                                     * cast(_logistic_grad(A1T[j, r], slope)))
+                elif code == TANH:
+                    for r in range(m):
+                        D1T[j, r] = (w * A2T[0, r]
+                                     * cast(_tanh_grad(A1T[j, r], slope)))
+                elif code == RELU:
+                    for r in range(m):
+                        D1T[j, r] = (w * A2T[0, r]
+                                     * cast(_relu_grad(A1T[j, r], slope)))
+                elif code == LEAKY_RELU:
+                    for r in range(m):
+                        D1T[j, r] = (w * A2T[0, r]
+                                     * cast(_leaky_relu_grad(A1T[j, r], slope)))
+                else:
+                    for r in range(m):
+                        D1T[j, r] = w * A2T[0, r]
+            elif code == LOGISTIC:
+                for r in range(m):
+                    D1T[j, r] *= cast(_logistic_grad(A1T[j, r], slope))
+            elif code == TANH:
+                for r in range(m):
+                    D1T[j, r] *= cast(_tanh_grad(A1T[j, r], slope))
+            elif code == RELU:
+                for r in range(m):
+                    D1T[j, r] *= cast(_relu_grad(A1T[j, r], slope))
+            elif code == LEAKY_RELU:
+                for r in range(m):
+                    D1T[j, r] *= cast(_leaky_relu_grad(A1T[j, r], slope))
+            gb1[j] = total(D1T[j])
+
+    return activate, hidden_delta
+
+
+def _output_kernel(code):
+    """``output_activate`` for the output function ``code`` (ops codes)."""
+    LOGISTIC, SOFTMAX, EXP = loss_ops.LOGISTIC, loss_ops.SOFTMAX, loss_ops.EXP
+
+    @jit
+    def output_activate(ZT, b, output, scratch):
+        """The output function (:mod:`fastnn.ops.losses`) of ``ZT + b``, in place.
+
+        Logistic or exp per output, identity, or softmax per sample; ``ZT`` is
+        (n_outputs, n_rows); ``scratch`` holds at least ``2 * n_rows`` values. Every
+        loop runs over the rows (vectorised). Softmax subtracts each sample's
+        maximum first, so any finite input gives probabilities in [0, 1] without
+        overflow.
+        """
+        fastmath.wide_vectors(ZT)
+        o, m = ZT.shape
+        if code != SOFTMAX:
+            for c in range(o):
+                bc = b[c]
+                if code == LOGISTIC:
+                    for r in range(m):
+                        ZT[c, r] = _logistic(ZT[c, r] + bc, 0.0)
+                elif code == EXP:
+                    for r in range(m):
+                        ZT[c, r] = _exp_output(ZT[c, r] + bc)
+                else:
+                    for r in range(m):
+                        ZT[c, r] += bc
+            return
+        zmax = scratch[:m]
+        total = scratch[m : 2 * m]
         for c in range(o):
             bc = b[c]
-            if output == loss_ops.LOGISTIC:
-                for r in range(m):
-                    ZT[c, r] = _logistic(ZT[c, r] + bc, 0.0)
-            elif output == loss_ops.EXP:
-                for r in range(m):
-                    ZT[c, r] = _exp_output(ZT[c, r] + bc)
-            else:
-                for r in range(m):
-                    ZT[c, r] += bc
-        return
-    zmax = scratch[:m]
-    total = scratch[m : 2 * m]
-    for c in range(o):
-        bc = b[c]
+            for r in range(m):
+                ZT[c, r] += bc
         for r in range(m):
-            ZT[c, r] += bc
-    for r in range(m):
-        zmax[r] = ZT[0, r]
-        total[r] = 0.0
-    for c in range(1, o):
-        for r in range(m):
-            zmax[r] = max(zmax[r], ZT[c, r])
-    for c in range(o):
-        for r in range(m):
-            # The select keeps infinite logits finite: inf - inf would be nan.
-            z = ZT[c, r]
-            e = 1.0 if z == zmax[r] else _exp(z - zmax[r])
-            ZT[c, r] = e
-            total[r] += e
-    for c in range(o):
-        for r in range(m):
-            ZT[c, r] /= total[r]
+            zmax[r] = ZT[0, r]
+            total[r] = 0.0
+        for c in range(1, o):
+            for r in range(m):
+                zmax[r] = max(zmax[r], ZT[c, r])
+        for c in range(o):
+            for r in range(m):
+                # The select keeps infinite logits finite: inf - inf would be nan.
+                z = ZT[c, r]
+                e = 1.0 if z == zmax[r] else _exp(z - zmax[r])
+                ZT[c, r] = e
+                total[r] += e
+        for c in range(o):
+            for r in range(m):
+                ZT[c, r] /= total[r]
+
+    return output_activate
+
+
+_ACTIVATION_KERNELS = {code: _activation_kernels(code)
+                       for code in sorted(set(act_ops.CODES.values()))}
+_OUTPUT_KERNELS = {code: _output_kernel(code)
+                   for code in sorted(set(loss_ops.OUTPUTS.values()))}
+
+
+def activation_kernels(code):
+    """``(activate, hidden_delta)`` compiled for the activation ``code`` only."""
+    return _ACTIVATION_KERNELS[int(code)]
+
+
+def output_kernel(output):
+    """``output_activate`` compiled for the output function ``output`` only."""
+    return _OUTPUT_KERNELS[int(output)]
 
 
 @jit
@@ -707,13 +747,15 @@ def loop_kernel_calls(X, rows, net, dtype):
     arrays of ``dtype`` (the arguments of the types of each call site: every
     array the block kernel passes is C-contiguous)."""
     vector, matrix, block = np.empty(1, dtype), np.empty((1, 1), dtype), rows[:1]
+    activate, hidden_delta = activation_kernels(net.activation)
     blas = bool(use_blas(net.layout.n_features, net.layout.n_hidden))
     dense = not isinstance(X, CSR)
     return {
         "first_layer": (_dense_first_layer if dense else _sparse_first_layer,
                         (X, block, matrix, blas, vector, matrix)),
         "activate": (activate, (matrix, vector, net)),
-        "output_activate": (output_activate, (matrix, vector, net.output, vector)),
+        "output_activate": (output_kernel(net.output),
+                            (matrix, vector, net.output, vector)),
         "hidden_delta": (hidden_delta, (matrix, matrix, matrix, matrix, vector, net)),
         "first_layer_grad": (
             _dense_first_layer_grad if dense else _sparse_first_layer_grad,

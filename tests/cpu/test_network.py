@@ -1,5 +1,6 @@
 """CPU network kernels, one by one, against the NumPy oracle in ``tests/naive.py``."""
 
+import functools
 import json
 import os
 import subprocess
@@ -18,10 +19,25 @@ from fastnn.ops.layout import Layout
 from tests import naive
 from tests.common import compiled, make_network
 
+
 # Internal kernels, called from compiled code (see tests.common.compiled).
-activate = compiled(network.activate)
-hidden_delta = compiled(network.hidden_delta)
-output_activate = compiled(network.output_activate)
+@functools.cache
+def _compiled(kernel):
+    return compiled(kernel)
+
+
+def activate(ZT, b, net):
+    """The activation's own ``activate`` (one kernel per activation)."""
+    _compiled(network.activation_kernels(net.activation)[0])(ZT, b, net)
+
+
+def hidden_delta(W2, A2T, A1T, D1T, gb1, net):
+    _compiled(network.activation_kernels(net.activation)[1])(W2, A2T, A1T, D1T, gb1,
+                                                             net)
+
+
+def output_activate(ZT, b, output, scratch):
+    _compiled(network.output_kernel(output))(ZT, b, output, scratch)
 forward_block = compiled(network.forward_block)
 gather_targets = compiled(network.gather_targets)
 block_loss = compiled(network.block_loss)
