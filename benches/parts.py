@@ -78,10 +78,19 @@ def _output_activate(Z, b, output, scratch, repeat):
                                                          repeat)
 
 
-@numba.njit
+@functools.cache
+def _block_loss_loop(kernel):
+    @numba.njit
+    def run(YT, sw, A2T, net, out, sums, repeat):
+        for _ in range(repeat):
+            kernel(YT, sw, A2T, net, out, sums, 0)
+
+    return run
+
+
 def _block_loss(YT, sw, A2T, net, out, repeat):
-    for _ in range(repeat):
-        network.block_loss(YT, sw, A2T, net, out)
+    _block_loss_loop(network.loss_kernel(net.output))(YT, sw, A2T, net, out,
+                                                      np.empty((2, 1)), repeat)
 
 
 @functools.cache

@@ -519,30 +519,46 @@ def gather_targets(Y, sample_weight, rows, YT, sw):
     return total(sw[:m])
 
 
-@inline
-def block_loss(YT, sw, A2T, net, out):
-    """Weighted loss of each sample (column) of ``A2T`` into ``out``; its sum."""
-    fastmath.wide_vectors(A2T)
-    o, m = A2T.shape
-    eps, output = net.eps, net.output
-    for r in range(m):
-        out[r] = 0.0
-    for c in range(o):
-        if output == loss_ops.SOFTMAX:
-            for r in range(m):
-                out[r] += _softmax_loss_term(A2T[c, r], YT[c, r], eps)
-        elif output == loss_ops.LOGISTIC:
-            for r in range(m):
-                out[r] += _logistic_loss(A2T[c, r], YT[c, r], eps)
-        elif output == loss_ops.EXP:
-            for r in range(m):
-                out[r] += _poisson_term(A2T[c, r], YT[c, r])
-        else:
-            for r in range(m):
-                out[r] += _squared_error_term(A2T[c, r], YT[c, r], o)
-    for r in range(m):
-        out[r] *= sw[r]
-    return total(out[:m])
+def _loss_kernel(code):
+    """``block_loss`` for the output function ``code`` (ops codes)."""
+    SOFTMAX, LOGISTIC, EXP = loss_ops.SOFTMAX, loss_ops.LOGISTIC, loss_ops.EXP
+
+    @jit
+    def block_loss(YT, sw, A2T, net, out, sums, b):
+        """Weighted loss of each sample (column) of ``A2T`` into ``out``; their
+        sum into ``sums[0, b]``."""
+        fastmath.wide_vectors(A2T)
+        o, m = A2T.shape
+        eps = net.eps
+        for r in range(m):
+            out[r] = 0.0
+        for c in range(o):
+            if code == SOFTMAX:
+                for r in range(m):
+                    out[r] += _softmax_loss_term(A2T[c, r], YT[c, r], eps)
+            elif code == LOGISTIC:
+                for r in range(m):
+                    out[r] += _logistic_loss(A2T[c, r], YT[c, r], eps)
+            elif code == EXP:
+                for r in range(m):
+                    out[r] += _poisson_term(A2T[c, r], YT[c, r])
+            else:
+                for r in range(m):
+                    out[r] += _squared_error_term(A2T[c, r], YT[c, r], o)
+        for r in range(m):
+            out[r] *= sw[r]
+        sums[0, b] = total(out[:m])
+
+    return block_loss
+
+
+_LOSS_KERNELS = {code: _loss_kernel(code)
+                 for code in sorted(set(loss_ops.OUTPUTS.values()))}
+
+
+def loss_kernel(output):
+    """``block_loss`` compiled for the output function ``output`` only."""
+    return _LOSS_KERNELS[int(output)]
 
 
 @jit
@@ -689,7 +705,7 @@ def block_task(b, n_blocks, data, rows, net, theta, work, out, kernels):
     work.sums[1, b] = gather_targets(data.Y, data.sample_weight, block, YT, sw)
     D1T = work.hidden_delta[b, : h * m].reshape((h, m))
     # D1T is free until backward_block: its first row holds the per-sample losses.
-    work.sums[0, b] = block_loss(YT, sw, A2T, net, D1T[0])
+    calls.call(kernels.block_loss, (YT, sw, A2T, net, D1T[0], work.sums, b))
     backward_block(YT, sw, net, theta, blas, data.X, block, work.inputs[b], A1T, A2T,
                    D1T, work.grads[b], kernels)
 
@@ -739,6 +755,8 @@ class Kernels(NamedTuple):
     #: The first layer's gradient (:func:`_dense_first_layer_grad` or
     #: :func:`_sparse_first_layer_grad`).
     first_layer_grad: int = 0
+    #: The block's losses (:func:`loss_kernel`).
+    block_loss: int = 0
 
 
 def loop_kernel_calls(X, rows, net, dtype):
@@ -760,6 +778,9 @@ def loop_kernel_calls(X, rows, net, dtype):
         "first_layer_grad": (
             _dense_first_layer_grad if dense else _sparse_first_layer_grad,
             (X, block, vector, matrix, matrix, blas, vector, matrix)),
+        "block_loss": (loss_kernel(net.output),
+                       (matrix, vector, matrix, net, vector, np.empty((2, 1)),
+                        np.int64(0))),
     }
 
 
@@ -830,14 +851,14 @@ def blocks_in_parallel(n_blocks, data, rows, net, theta, work, out, kernels):
     d, h, o, b1, w2, b2, size = net.layout
     code, slope, output, eps = net.activation, net.slope, net.output, net.eps
     w_in, w_y, w_sw, w_a1, w_d1, w_a2, w_g, w_sums = work
-    k0, k1, k2, k3, k4, k5, k6, k7 = kernels
+    k0, k1, k2, k3, k4, k5, k6, k7, k8 = kernels
     for b in prange(n_blocks):
         calls.call(k0, (
             np.int64(b), np.int64(n_blocks),
             Data(input_from_parts(x0, x1, x2, x3), Y, sample_weight), rows,
             Network(Layout(d, h, o, b1, w2, b2, size), code, slope, output, eps),
             theta, Workspace(w_in, w_y, w_sw, w_a1, w_d1, w_a2, w_g, w_sums), out,
-            Kernels(k0, k1, k2, k3, k4, k5, k6, k7)))
+            Kernels(k0, k1, k2, k3, k4, k5, k6, k7, k8)))
 
 
 @inline
