@@ -7,10 +7,10 @@ or predict can need, so that an image or a cluster bootstrap can bake the cache
 once (:func:`fastnn._numba_cache.will_compile` tells whether a call compiles).
 """
 
-import concurrent.futures
 import itertools
-import multiprocessing
 import os
+import subprocess
+import sys
 import time
 import warnings
 
@@ -109,6 +109,10 @@ def _compile_dtype(dtype, verbose):
                       f"{time.perf_counter() - tic:.2f} s", flush=True)
 
 
+_WORKER = ("from fastnn._compile import _compile_dtype; "
+           "_compile_dtype({dtype!r}, {verbose})")
+
+
 def precompile(verbose=True, n_jobs=None):
     """Compile (or load from the cache) every CPU kernel a fit or predict can use.
 
@@ -145,12 +149,20 @@ def precompile(verbose=True, n_jobs=None):
         for name in names:
             _compile_dtype(name, verbose)
     else:
-        # Fresh interpreters (spawn): a fork would copy this process's Numba
-        # state and threads.
-        context = multiprocessing.get_context("spawn")
-        with concurrent.futures.ProcessPoolExecutor(n_jobs, mp_context=context) as pool:
-            for done in [pool.submit(_compile_dtype, name, verbose) for name in names]:
-                done.result()
+        # Fresh interpreters running this module, not multiprocessing: its spawn
+        # re-imports the caller's main script, which fails in a script without
+        # a ``__main__`` guard.
+        # This process's fastnn first on the workers' path.
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+            [root, *filter(None, [os.environ.get("PYTHONPATH")])])}
+        workers = [subprocess.Popen([sys.executable, "-c", _WORKER.format(
+            dtype=name, verbose=bool(verbose))], env=env) for name in names]
+        failed = [name for name, worker in zip(names, workers, strict=True)
+                  if worker.wait() != 0]
+        if failed:
+            raise RuntimeError(f"precompiling the {', '.join(failed)} kernels "
+                               "failed (its error is printed above)")
     total = time.perf_counter() - start
     if verbose:
         print(f"fastnn kernels ready in {total:.2f} s (Numba cache: "

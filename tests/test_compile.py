@@ -66,6 +66,17 @@ def test_compile_command_bakes_every_kernel_a_fit_needs(tmp_path):
     # L-BFGS, in a new process: everything loads from the cache, nothing compiles.
     fits = _python(_FITS.format(v=False), tmp_path)
     assert "COMPILED 0 []" in fits, fits
+    # fastnn.precompile() from a script without a __main__ guard (its workers
+    # are not multiprocessing's, which would re-run the script): on the baked
+    # cache, everything loads.
+    script = tmp_path / "bake.py"
+    script.write_text("import fastnn\nfastnn.precompile()\n")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True,
+                          text=True, timeout=900, cwd=tmp_path,
+                          env={**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)})
+    assert done.returncode == 0, done.stderr
+    assert "float32 sparse with early stopping" in done.stdout
+    assert "fastnn kernels ready in" in done.stdout
     # The baked cache damaged (an image layer or a copy cut short): the fits
     # compile what they cannot read, say so once, and rewrite it for the next.
     for index in tmp_path.rglob("training.train_epochs-*.nbi"):
