@@ -8,6 +8,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 _FITS = """
 import warnings
 from numba.core import event
@@ -104,3 +106,29 @@ def test_verbose_fit_says_when_it_compiles(tmp_path):
     assert "float64" in notices[2]
     assert "float64" in notices[3]
     assert "python -m fastnn compile" in notices[0]
+
+
+def test_precompile_in_process_compiles_each_dtype_in_turn(monkeypatch, capsys):
+    from fastnn import _compile
+
+    done = []
+    monkeypatch.setattr(_compile, "_compile_dtype",
+                        lambda name, verbose: done.append((name, verbose)))
+    seconds = _compile.precompile(verbose=True, n_jobs=1)
+    assert done == [("float64", True), ("float32", True)]
+    assert seconds >= 0
+    assert "fastnn kernels ready in" in capsys.readouterr().out
+    # n_jobs below 1 means one process too, never none.
+    done.clear()
+    _compile.precompile(verbose=False, n_jobs=0)
+    assert done == [("float64", False), ("float32", False)]
+    assert capsys.readouterr().out == ""
+
+
+def test_precompile_says_which_worker_failed(monkeypatch):
+    from fastnn import _compile
+
+    monkeypatch.setattr(_compile, "_WORKER", "import sys; sys.exit({dtype!r} == "
+                        "'float32' and {verbose} is False)")
+    with pytest.raises(RuntimeError, match=r"the float32 kernels failed"):
+        _compile.precompile(verbose=False, n_jobs=2)
