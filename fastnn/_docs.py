@@ -139,15 +139,15 @@ _TEMPLATE = """\
         attribute is set to `None`. Refer to the `best_validation_score_` fitted
         attribute instead.
 
-    loss_curve_ : list of shape (n_iter_,)
+    loss_curve_ : list of shape (`n_iter_`,)
         The loss at the end of each epoch (empty for ``'lbfgs'``).
 
-    validation_scores_ : list of shape (n_iter_,) or None
+    validation_scores_ : list of shape (`n_iter_`,) or None
         The {score} on the held-out validation set at each epoch. Only
         available if `early_stopping=True`, otherwise the attribute is set to
         `None`.
 
-    validation_loss_curve_ : list of shape (n_iter_,) or None
+    validation_loss_curve_ : list of shape (`n_iter_`,) or None
         The loss on the held-out validation set at each epoch's end: the
         mean (sample-weighted) loss of those samples plus the L2 term
         ``alpha * ||W||^2 / (2 * sum of their weights)``, the objective that
@@ -171,10 +171,10 @@ _TEMPLATE = """\
         (n_outputs,).
 
     n_features_in_ : int
-        Number of features seen during :term:`fit`.
+        Number of features seen during ``fit``.
 
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
-        Names of features seen during :term:`fit`. Defined only when `X` has
+        Names of features seen during ``fit``. Defined only when `X` has
         feature names that are all strings.
 
     n_iter_ : int

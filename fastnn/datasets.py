@@ -50,7 +50,6 @@ def make_flower(n_samples=400, *, noise=0.2, random_state=1):
         ``np.random.seed(1)``; NumPy's global random state is left untouched
         unless ``None`` is passed, which uses it.
         Pass an int for reproducible output across multiple function calls.
-        See :term:`Glossary <random_state>`.
 
     Returns
     -------

@@ -63,9 +63,22 @@ _WARMUP_EPOCHS = 2
 class Fit(NamedTuple):
     """One fitted model of the study.
 
-    ``label`` names it in tables and figures, ``accuracy`` is its training-set
-    accuracy in percent, ``lecture`` the lecture's (None where it gives none)
-    and ``fit_time`` the seconds ``fit`` took.
+    Parameters
+    ----------
+    label : str
+        Its name in tables and figures.
+
+    estimator : estimator instance
+        The fitted model.
+
+    accuracy : float
+        Its training-set accuracy, in percent.
+
+    lecture : float or None
+        The lecture's accuracy for it (None where the lecture gives none).
+
+    fit_time : float
+        The seconds ``fit`` took.
     """
 
     label: str
@@ -76,7 +89,25 @@ class Fit(NamedTuple):
 
 
 class DatasetFits(NamedTuple):
-    """The network and the logistic regression fitted on one data set."""
+    """The network and the logistic regression fitted on one data set.
+
+    Parameters
+    ----------
+    name : str
+        The data set's name (:func:`lecture_datasets`).
+
+    X : ndarray of shape (n_samples, 2)
+        Its samples.
+
+    y : ndarray of shape (n_samples,)
+        Its labels.
+
+    network : Fit
+        The lecture's network fitted on it.
+
+    logistic : Fit
+        The logistic regression fitted on it.
+    """
 
     name: str
     X: np.ndarray
@@ -88,11 +119,29 @@ class DatasetFits(NamedTuple):
 class StudyResult(NamedTuple):
     """What :func:`run_study` returns.
 
-    ``X, y`` are the flower data, ``networks`` one :class:`Fit` per hidden-layer
-    size, ``logistic`` the logistic baseline on the flower, ``datasets`` one
-    :class:`DatasetFits` per other data set, ``max_iter`` the epochs each network
-    ran and ``first_call_time`` the seconds of a first, 2-epoch fit (compilation
-    or the Numba cache's load), kept out of the fit times.
+    Parameters
+    ----------
+    X : ndarray of shape (400, 2)
+        The flower data (:func:`fastnn.make_flower`).
+
+    y : ndarray of shape (400,)
+        The flower's labels.
+
+    networks : tuple of Fit
+        One :class:`Fit` per hidden-layer size.
+
+    logistic : Fit
+        The logistic baseline on the flower.
+
+    datasets : tuple of DatasetFits
+        One :class:`DatasetFits` per other data set (empty without them).
+
+    max_iter : int
+        The epochs each network ran.
+
+    first_call_time : float
+        The seconds of a first, 2-epoch fit (compilation or the Numba cache's
+        load), kept out of the fit times.
     """
 
     X: np.ndarray
@@ -110,6 +159,19 @@ def lecture_network(n_hidden, *, max_iter=LECTURE_EPOCHS):
     Full-batch gradient descent, learning rate 1.2, no L2 penalty, the
     lecture's initialisation (``init="normal"``) seeded with 2, and every one of
     the ``max_iter`` epochs run (``tol=0``, ``n_iter_no_change=np.inf``).
+
+    Parameters
+    ----------
+    n_hidden : int
+        Units in the hidden layer.
+
+    max_iter : int, default=5000
+        Epochs of gradient descent.
+
+    Returns
+    -------
+    network : ShallowNNClassifier
+        The unfitted classifier.
     """
     return ShallowNNClassifier(
         n_hidden, "tanh", solver="gd", init="normal",
@@ -123,6 +185,11 @@ def lecture_logistic_regression():
 
     ``scoring="accuracy"`` is scikit-learn's former default, spelled out because
     that default changes in scikit-learn 1.11.
+
+    Returns
+    -------
+    baseline : sklearn.linear_model.LogisticRegressionCV
+        The unfitted logistic regression.
     """
     return LogisticRegressionCV(scoring="accuracy")
 
@@ -176,7 +243,7 @@ def run_study(hidden_sizes=LECTURE_HIDDEN_SIZES, *, max_iter=LECTURE_EPOCHS,
         Epochs of every network (the lecture's numbers hold for 5000).
 
     datasets : bool, default=True
-        Whether to fit the network with :data:`DATASETS_HIDDEN` units and the
+        Whether to fit the network with ``DATASETS_HIDDEN`` (4) units and the
         logistic regression on :func:`lecture_datasets` too.
 
     random_state : int, default=0
@@ -185,6 +252,7 @@ def run_study(hidden_sizes=LECTURE_HIDDEN_SIZES, *, max_iter=LECTURE_EPOCHS,
     Returns
     -------
     result : StudyResult
+        The fitted models, their accuracies and fit times.
     """
     X, y = make_flower()
     start = time.perf_counter()

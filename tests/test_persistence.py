@@ -33,7 +33,8 @@ from fastnn import ShallowNNClassifier, ShallowNNRegressor, _base
 from tests.common import quiet_fit
 
 FIXTURES = Path(__file__).parent / "fixtures" / "persistence"
-README = Path(__file__).parent.parent / "README.md"
+PERSISTENCE_PAGE = (Path(__file__).parent.parent / "docs" / "user-guide"
+                    / "persistence.md")
 CLASSIFIER = "fastnn._classifier.ShallowNNClassifier"
 REGRESSOR = "fastnn._regressor.ShallowNNRegressor"
 #: Fixture name: the class path its files name, the only type skops does not
@@ -52,7 +53,7 @@ FORMATS = ["pickle", "skops"]
 SAME_CPU = (json.loads((FIXTURES / "MANIFEST.json").read_text())["host_cpu"]
             == (numba.config.CPU_NAME or llvm.get_host_cpu_name()))
 
-#: The README's example ("Persistence"), run as written.
+#: The example of the persistence page of the docs, run as written.
 SKOPS_EXAMPLE = """\
 import skops.io as sio
 from fastnn import ShallowNNClassifier, make_flower
@@ -270,16 +271,15 @@ def test_round_trip_predicts_and_continues_as_the_model(kind, fmt):
     assert_same(vars(loaded.partial_fit(X, y)), vars(est.partial_fit(X, y)))
 
 
-def test_skops_example_of_the_readme_runs(tmp_path, monkeypatch):
+def test_skops_example_of_the_docs_runs(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     exec(SKOPS_EXAMPLE, {})
     assert (tmp_path / "flower.skops").is_file()
 
 
-def test_readme_shows_the_tested_skops_example():
-    text = README.read_text(encoding="utf-8")
-    section = text.split("\n## Persistence\n", 1)[1].split("\n## ", 1)[0]
-    blocks = re.findall(r"```python\n(.*?)```", section, flags=re.DOTALL)
+def test_docs_show_the_tested_skops_example():
+    text = PERSISTENCE_PAGE.read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
     assert SKOPS_EXAMPLE in blocks
 
 

@@ -7,7 +7,7 @@ pays again for all the code below it: the block kernel
 (:func:`fastnn.cpu.network.block_task`, the forward and backward pass of a block
 of rows) was optimised and emitted once on its own, once more inside the epoch
 loop, once more inside the parallel driver, once more inside the L-BFGS
-objective (measured in ``docs/kernels.md``).
+objective (measured in ``docs/developer/kernels.md``).
 
 :func:`call` instead calls a compiled kernel through its address, with Numba's
 own calling convention, as a C function pointer: the caller's module holds one
