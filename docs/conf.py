@@ -76,6 +76,8 @@ numpydoc_xref_param_type = False
 # RT02: a return value is named, as scikit-learn names them ("self : object").
 numpydoc_validation_checks = {"all", "ES01", "SA01", "EX01", "RT02"}
 numpydoc_validation_exclude = {
+    # The kernels' scalar math (developer guide): internal, not public names.
+    r"^fastnn\.ops\.",
     r"\.__init__$",
     r"\.__.*__$",
     r"\._[a-z]",
@@ -97,6 +99,8 @@ sphinx_gallery_conf = {
     "remove_config_comments": True,
     "within_subsection_order": "FileNameSortKey",
     "matplotlib_animations": False,
+    # Only what the examples print: no repr of a block's last value (Text, Colorbar).
+    "capture_repr": (),
     "image_scrapers": ("matplotlib",),
     # Every example must run: a failure fails the build.
     "abort_on_example_error": True,
@@ -133,7 +137,6 @@ mathjax2_config = {
         "webFont": "STIX-Web",
         "imageFont": None,
         "preferredFont": None,
-        "linebreaks": {"automatic": True},
     },
     "showMathMenu": False,
     "messageStyle": "none",

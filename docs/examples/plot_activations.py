@@ -7,12 +7,19 @@ kernels compile (``fastnn/ops/activations.py``; derivatives take the activation'
 output :math:`a = g(z)`), then the flower fitted with each of them.
 """
 
+import warnings
+
 import matplotlib.pyplot as plt
 import numpy as np
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.inspection import DecisionBoundaryDisplay
 
 from fastnn import ShallowNNClassifier, make_flower
 from fastnn.ops import activations as act
+
+# Fits of a fixed number of epochs warn that they stopped before converging, as
+# MLP's do: intended here.
+warnings.filterwarnings("ignore", category=ConvergenceWarning)
 
 z = np.linspace(-3, 3, 301)
 functions = {

@@ -22,6 +22,10 @@ from sklearn.preprocessing import MinMaxScaler
 
 from fastnn import ShallowNNClassifier
 
+# Fits of a fixed number of epochs warn that they stopped before converging, as
+# MLP's do: intended here.
+warnings.filterwarnings("ignore", category=ConvergenceWarning)
+
 # The strategies of scikit-learn's example.
 params = [
     {"solver": "sgd", "learning_rate": "constant", "momentum": 0,

@@ -7,11 +7,18 @@ and, with early stopping, the validation loss (``validation_loss_curve_``, which
 MLP does not record) and the validation score on a second axis.
 """
 
+import warnings
+
 import matplotlib.pyplot as plt
 from sklearn.datasets import load_digits
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import MinMaxScaler
 
 from fastnn import LossCurveDisplay, ShallowNNClassifier
+
+# Fits of a fixed number of epochs warn that they stopped before converging, as
+# MLP's do: intended here.
+warnings.filterwarnings("ignore", category=ConvergenceWarning)
 
 X, y = load_digits(return_X_y=True)
 X = MinMaxScaler().fit_transform(X)

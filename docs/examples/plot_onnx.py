@@ -10,12 +10,19 @@ Python's fastnn, Numba or scikit-learn. Here a float32 classifier of the flower,
 converted, run, and compared with fastnn's predictions on a grid of points.
 """
 
+import warnings
+
 import matplotlib.pyplot as plt
 import numpy as np
 import onnxruntime as ort
 from skl2onnx import to_onnx
+from sklearn.exceptions import ConvergenceWarning
 
 from fastnn import ShallowNNClassifier, make_flower
+
+# Fits of a fixed number of epochs warn that they stopped before converging, as
+# MLP's do: intended here.
+warnings.filterwarnings("ignore", category=ConvergenceWarning)
 
 X, y = make_flower()
 X = X.astype(np.float32)
@@ -40,4 +47,4 @@ mesh = ax.contourf(xx, yy, proba[:, 1].reshape(xx.shape), levels=20, cmap="Spect
 ax.scatter(X[:, 0], X[:, 1], c=y, cmap="Spectral", s=8, edgecolors="k",
            linewidths=0.3)
 ax.set_title("P(class 1) from the ONNX graph (onnxruntime)")
-fig.colorbar(mesh)
+fig.colorbar(mesh, label="P(class 1)")

@@ -9,13 +9,20 @@ compiled loop, stops when the score has not improved for ``n_iter_no_change``
 epochs, and keeps the best epoch's weights.
 """
 
+import warnings
+
 import matplotlib.pyplot as plt
 from sklearn.datasets import make_friedman1
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.neural_network import MLPRegressor
 from sklearn.preprocessing import StandardScaler
 
 from fastnn import LossCurveDisplay, ShallowNNRegressor
+
+# Fits of a fixed number of epochs warn that they stopped before converging, as
+# MLP's do: intended here.
+warnings.filterwarnings("ignore", category=ConvergenceWarning)
 
 X, y = make_friedman1(n_samples=5000, noise=1.0, random_state=0)
 X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)

@@ -10,14 +10,20 @@ vocabulary of 20,000 words, about 30 words each, trained in float32.
 """
 
 import time
+import warnings
 
 import matplotlib.pyplot as plt
 import numpy as np
 import scipy.sparse as sp
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.neural_network import MLPClassifier
 
 from fastnn import ShallowNNClassifier
+
+# Fits of a fixed number of epochs warn that they stopped before converging, as
+# MLP's do: intended here.
+warnings.filterwarnings("ignore", category=ConvergenceWarning)
 
 rng = np.random.RandomState(0)
 n_docs, n_words = 20_000, 20_000

@@ -10,10 +10,6 @@ follows it step by step. Each equation comes with the fastnn source that compute
 (the lines below are included from the package's files when this page is built, so
 they are the code you run), and each claim is checked by running it: this page is a
 script, executed at every build of the site.
-
-.. contents:: Steps
-   :local:
-   :depth: 1
 """
 
 # %%
@@ -40,8 +36,10 @@ from sklearn.exceptions import ConvergenceWarning
 from fastnn import ShallowNNClassifier, make_flower
 
 # Fits stopped after a fixed number of epochs warn that they have not converged,
-# as MLPClassifier's do: here that is intended.
+# as MLPClassifier's do: here that is intended. LogisticRegressionCV announces
+# changes of its defaults (FutureWarning) that do not change this baseline.
 warnings.filterwarnings("ignore", category=ConvergenceWarning)
+warnings.filterwarnings("ignore", category=FutureWarning, module="sklearn")
 
 X, y = make_flower()
 print("scikit-learn layout:", X.shape, y.shape)
@@ -76,10 +74,15 @@ print(f"logistic regression: {100 * baseline.score(X, y):.2f} % (lecture: 47 %)"
 #
 # .. math::
 #
-#    Z^{[1]} &= W^{[1]} X + b^{[1]} &\qquad W^{[1]}&: (n_h, n_x),\ b^{[1]}: (n_h, 1)\\
-#    A^{[1]} &= g(Z^{[1]}) & &\\
-#    Z^{[2]} &= W^{[2]} A^{[1]} + b^{[2]} & W^{[2]}&: (1, n_h),\ b^{[2]}: (1, 1)\\
-#    \hat Y = A^{[2]} &= \sigma(Z^{[2]}) & &
+#    Z^{[1]} &= W^{[1]} X + b^{[1]}\\
+#    A^{[1]} &= g(Z^{[1]})\\
+#    Z^{[2]} &= W^{[2]} A^{[1]} + b^{[2]}\\
+#    \hat Y = A^{[2]} &= \sigma(Z^{[2]})
+#
+# with :math:`W^{[1]}` of shape :math:`(n_h, n_x)`, :math:`b^{[1]}` of shape
+# :math:`(n_h, 1)`, :math:`W^{[2]}` of shape :math:`(1, n_h)` and :math:`b^{[2]}` of
+# shape :math:`(1, 1)`; :math:`Z^{[1]}` and :math:`A^{[1]}` are :math:`(n_h, m)`,
+# :math:`Z^{[2]}` and :math:`A^{[2]}` are :math:`(1, m)`.
 #
 # fastnn stores the weights as scikit-learn's MLP does, for rows of examples:
 # ``coefs_[0]`` is :math:`W^{[1]T}` (``(n_features, n_hidden)``), ``coefs_[1]``
@@ -113,12 +116,16 @@ print("row layout == predict_proba:    ",
 #
 # .. literalinclude:: ../../fastnn/cpu/network.py
 #    :pyobject: forward_block
+#    :caption: fastnn/cpu/network.py, ``forward_block``
+#    :lineno-match:
 #
 # and this is the first layer's product by hand loops, :math:`Z^{[1]} = W^{[1]}X`
 # for a block (for larger layers fastnn calls BLAS instead):
 #
 # .. literalinclude:: ../../fastnn/cpu/network.py
 #    :pyobject: _matmul_t
+#    :caption: fastnn/cpu/network.py, ``_matmul_t``
+#    :lineno-match:
 
 # %%
 # Activation functions and their derivatives
@@ -151,6 +158,10 @@ print("row layout == predict_proba:    ",
 #
 # .. literalinclude:: ../../fastnn/ops/activations.py
 #    :pyobject: tanh_grad
+#    :caption: fastnn/ops/activations.py, ``tanh_grad``
+#    :lineno-match:
+#
+# (Documented, with its source: :func:`fastnn.ops.activations.tanh_grad`.)
 #
 # The curves below are drawn by calling those functions of ``fastnn.ops``
 # (the plain Python versions: the kernels compile the same code):
@@ -190,12 +201,20 @@ for axis in (ax_g, ax_d):
 #
 # .. literalinclude:: ../../fastnn/ops/losses.py
 #    :pyobject: logistic_loss
+#    :caption: fastnn/ops/losses.py, ``logistic_loss``
+#    :lineno-match:
+#
+# (Documented, with its source: :func:`fastnn.ops.losses.logistic_loss`.)
 #
 # and the mean, weighted by ``sample_weight`` (all ones here: :math:`m`) with MLP's
 # L2 term (``alpha=0`` in the lecture):
 #
 # .. literalinclude:: ../../fastnn/ops/losses.py
 #    :pyobject: objective
+#    :caption: fastnn/ops/losses.py, ``objective``
+#    :lineno-match:
+#
+# (Documented, with its source: :func:`fastnn.ops.losses.objective`.)
 
 
 def cost(W1, b1, W2, b2, X, Y):
@@ -216,19 +235,24 @@ print(f"J = {cost(W1, b1, W2, b2, X_lecture, Y_lecture):.10f}")
 #
 #    dZ^{[2]} &= A^{[2]} - Y\\
 #    dW^{[2]} &= \frac{1}{m}\, dZ^{[2]} A^{[1]T}\\
-#    db^{[2]} &= \frac{1}{m} \sum_{i} dZ^{[2](i)}
-#      \quad\text{(np.sum(dZ2, axis=1, keepdims=True))}\\
+#    db^{[2]} &= \frac{1}{m} \sum_{i} dZ^{[2](i)}\\
 #    dZ^{[1]} &= W^{[2]T} dZ^{[2]} \ast g'(Z^{[1]})\\
 #    dW^{[1]} &= \frac{1}{m}\, dZ^{[1]} X^{T}\\
 #    db^{[1]} &= \frac{1}{m} \sum_{i} dZ^{[1](i)}
 #
-# :math:`dZ^{[2]} = A^{[2]} - Y` holds because the sigmoid is the canonical link
+# (the sums over the examples are the lecture's
+# ``np.sum(dZ2, axis=1, keepdims=True) / m``). :math:`dZ^{[2]} = A^{[2]} - Y` holds
+# because the sigmoid is the canonical link
 # of the cross-entropy (and likewise softmax for several classes, the identity for
 # squared error, :math:`\exp` for the Poisson deviance): one formula serves every
 # output layer (``fastnn/ops/losses.py``), weighted by the sample's weight:
 #
 # .. literalinclude:: ../../fastnn/ops/losses.py
 #    :pyobject: output_delta
+#    :caption: fastnn/ops/losses.py, ``output_delta``
+#    :lineno-match:
+#
+# (Documented, with its source: :func:`fastnn.ops.losses.output_delta`.)
 #
 # A block's backward pass (``fastnn/cpu/network.py``) computes
 # :math:`dZ^{[2]}` and its sum :math:`db^{[2]}`, :math:`dW^{[2]}` (``gemm`` or
@@ -238,6 +262,8 @@ print(f"J = {cost(W1, b1, W2, b2, X_lecture, Y_lecture):.10f}")
 #
 # .. literalinclude:: ../../fastnn/cpu/network.py
 #    :pyobject: backward_block
+#    :caption: fastnn/cpu/network.py, ``backward_block``
+#    :lineno-match:
 #
 # The division by :math:`m` comes last, when the blocks' sums are added in a fixed
 # order (``finish_gradient``, through this function of ``fastnn/ops/losses.py``,
@@ -245,6 +271,10 @@ print(f"J = {cost(W1, b1, W2, b2, X_lecture, Y_lecture):.10f}")
 #
 # .. literalinclude:: ../../fastnn/ops/losses.py
 #    :pyobject: regularised_gradient
+#    :caption: fastnn/ops/losses.py, ``regularised_gradient``
+#    :lineno-match:
+#
+# (Documented, with its source: :func:`fastnn.ops.losses.regularised_gradient`.)
 #
 # In NumPy, the lecture's ``backward_propagation``:
 
@@ -272,6 +302,10 @@ grads = backward(W1, b1, W2, b2, X_lecture, Y_lecture)
 #
 # .. literalinclude:: ../../fastnn/ops/optimizers.py
 #    :pyobject: gd_step
+#    :caption: fastnn/ops/optimizers.py, ``gd_step``
+#    :lineno-match:
+#
+# (Documented, with its source: :func:`fastnn.ops.optimizers.gd_step`.)
 #
 # so :math:`d\theta = (\theta_{\text{before}} - \theta_{\text{after}}) / \alpha`.
 # ``partial_fit`` runs one epoch on the current weights:
@@ -385,6 +419,8 @@ ax.set_title("4 tanh units, 5000 epochs of gradient descent")
 #
 # .. literalinclude:: ../../fastnn/cpu/training.py
 #    :pyobject: _epoch
+#    :caption: fastnn/cpu/training.py, ``_epoch``
+#    :lineno-match:
 
 # %%
 # The hidden layer's size

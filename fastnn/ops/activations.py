@@ -8,7 +8,7 @@ non-negative).
 
 ``exp`` and ``_tanh`` are module globals on purpose: each backend compiles these
 functions with its own fast versions bound to those names
-(:func:`fastnn._config.specialise`).
+(``fastnn._config.specialise``).
 """
 
 from math import exp

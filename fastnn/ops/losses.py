@@ -16,7 +16,7 @@ divergence guard sees it.
 
 ``exp`` and ``log`` are module globals on purpose: each backend compiles these
 functions with its own fast versions bound to those names
-(:func:`fastnn._config.specialise`); :func:`loss_term` likewise calls the
+(``fastnn._config.specialise``); :func:`loss_term` likewise calls the
 per-output terms through the names a backend rebinds to its compiled versions.
 """
 
