@@ -101,6 +101,8 @@ sphinx_gallery_conf = {
     "matplotlib_animations": False,
     # Only what the examples print: no repr of a block's last value (Text, Colorbar).
     "capture_repr": (),
+    # No execution-time pages: sphinx-gallery styles them from CDNs (offline site).
+    "write_computation_times": False,
     "image_scrapers": ("matplotlib",),
     # Every example must run: a failure fails the build.
     "abort_on_example_error": True,
