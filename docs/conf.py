@@ -11,7 +11,6 @@ rendered by a local copy of MathJax (jupyter-server-mathjax's), so the site
 needs no network, neither to build nor to read.
 """
 
-import os
 import re
 import shutil
 from pathlib import Path
@@ -19,9 +18,6 @@ from pathlib import Path
 import jupyter_server_mathjax
 
 import fastnn
-
-DOCS = Path(__file__).parent
-ROOT = DOCS.parent
 
 project = "fastnn"
 author = "the fastnn developers"
@@ -175,6 +171,3 @@ def setup(app):
     app.connect("build-finished", _copy_mathjax)
     app.connect("autodoc-process-docstring", _plain_foreign_refs)
 
-
-# The gallery's examples run in this process: keep them off the GPU and quiet.
-os.environ.setdefault("MPLBACKEND", "agg")
